@@ -1,0 +1,34 @@
+# Two commands (see README):  make course   and   make test
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+export DPT_CACHE ?= $(CURDIR)/.cache/dpt
+
+.PHONY: setup course test benchmark clean
+
+$(STAMP):
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --user --name dpt --display-name "dpt (.venv)" > /dev/null
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job: the notebook course on the offline miniature (outputs and figures regenerated).
+course: $(STAMP)
+	$(BIN)/python -m dpt info
+	$(BIN)/python -m dpt course
+
+# The whole test suite: unit tests and every notebook under nbval.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+
+# The 3-seed miniature benchmark behind the README table.
+benchmark: $(STAMP)
+	$(BIN)/python -m dpt base2novel --methods zeroshot coop cocoop kgcoop dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,62 @@
+"""`python -m dpt <command>`
+
+  info        environment, device and the miniature backbone
+  base2novel  train and evaluate methods on base/novel classes (see --help)
+  course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
+"""
+import sys
+
+
+def info() -> None:
+    import platform
+
+    import open_clip
+    import torch
+
+    from .backbones import load_backbone, miniclip_info
+    print(f"python {platform.python_version()}  torch {torch.__version__}  open_clip {open_clip.__version__}")
+    print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
+    bb = load_backbone("miniclip")
+    n = sum(p.numel() for p in bb.model.parameters())
+    rec = miniclip_info()
+    print(f"miniclip: {n / 1e6:.2f}M parameters, pretrained {rec['steps']} steps, final loss {rec['final_loss']:.3f}")
+    for name, r in rec.get("zero_shot", {}).items():
+        print(f"  zero-shot {name:<12} base {r['base']:.1f}  novel {r['novel']:.1f}  (val)")
+
+
+def course(argv) -> None:
+    """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    folder = Path(argv[0]) if argv else Path("notebooks")
+    books = sorted(folder.glob("*.ipynb"))
+    if not books:
+        print(f"no notebooks in {folder}/ yet; the environment check above is the whole course for now")
+        return
+    for path in tqdm(books, desc="notebooks"):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+        nbformat.write(nb, path)
+        print(f"executed {path}")
+
+
+def main() -> None:
+    cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
+    if cmd == "base2novel":
+        from .base2novel import main as run
+        run(rest)
+    elif cmd == "info":
+        info()
+    elif cmd == "course":
+        course(rest)
+    else:
+        print(__doc__)
+        sys.exit(0 if cmd in ("help", "-h", "--help") else 2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Loaders for the 11 base-to-novel benchmarks, in CoOp's on-disk layout or through torchvision.
+
+Preferred: CoOp's folders with `split_zhou_*.json` (see CoOp's DATASETS.md), which fix train / val /
+test and the class names used by every paper. Otherwise torchvision's dataset classes (with
+`download=True` where torchvision can download), with 20% of train held out (seeded) as val.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from ..prompts import BENCHMARK_TEMPLATES
+from .dataset import ClassificationDataset, Item
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    coop_dir: str  # folder under the data root, as in CoOp
+    image_dir: str  # image folder inside coop_dir
+    split_file: str | None  # CoOp split file inside coop_dir
+    torchvision: Callable | None = None  # (root, split, download) -> torchvision dataset
+
+
+def _tv(cls_name: str, split_arg: str = "split", **kw):
+    def make(root, split, download):
+        import torchvision.datasets as tvd
+        cls = getattr(tvd, cls_name)
+        args = dict(kw)
+        if split_arg:
+            args[split_arg] = split
+        return cls(root=root, download=download, **args)
+    return make
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
+    BenchmarkSpec("ImageNet", "imagenet", "images", None),
+    BenchmarkSpec("Caltech101", "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"),
+    BenchmarkSpec("OxfordPets", "oxford_pets", "images", "split_zhou_OxfordPets.json",
+                  _tv("OxfordIIITPet", "split")),
+    BenchmarkSpec("StanfordCars", "stanford_cars", "", "split_zhou_StanfordCars.json", _tv("StanfordCars", "split")),
+    BenchmarkSpec("Flowers102", "oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json", _tv("Flowers102", "split")),
+    BenchmarkSpec("Food101", "food-101", "images", "split_zhou_Food101.json", _tv("Food101", "split")),
+    BenchmarkSpec("FGVCAircraft", "fgvc_aircraft", "images", None),
+    BenchmarkSpec("SUN397", "sun397", "SUN397", "split_zhou_SUN397.json"),
+    BenchmarkSpec("DTD", "dtd", "images", "split_zhou_DescribableTextures.json", _tv("DTD", "split")),
+    BenchmarkSpec("EuroSAT", "eurosat", "2750", "split_zhou_EuroSAT.json"),
+    BenchmarkSpec("UCF101", "ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"),
+]}
+
+
+def _open(path) -> Image.Image:
+    return Image.open(path)
+
+
+def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> FileNotFoundError:
+    where = "\n  ".join(str(p) for p in looked)
+    tv = " or pass download=True (--download) to let torchvision fetch it" if spec.torchvision else ""
+    return FileNotFoundError(
+        f"{spec.name} not found under data root {root}. Looked for:\n  {where}\n"
+        f"Prepare it as in CoOp's DATASETS.md (folder '{spec.coop_dir}' with '{spec.split_file or 'its lists'}')"
+        f"{tv}, or use the offline miniature datasets (--datasets miniature).")
+
+
+def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
+    split = json.loads((folder / spec.split_file).read_text())
+    image_dir = folder / spec.image_dir
+    names: dict[int, str] = {}
+    splits = {}
+    for key in ("train", "val", "test"):
+        items = []
+        for impath, label, cname in split[key]:
+            names[int(label)] = cname
+            items.append(Item(str(image_dir / impath), int(label)))
+        splits[key] = tuple(items)
+    if not names:
+        raise ValueError(f"{folder / spec.split_file} lists no images")
+    classnames = tuple(names[i] for i in range(max(names) + 1))
+    return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open, **splits)
+
+
+def _fgvc(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
+    """CoOp's FGVCAircraft: the `data` folder of fgvc-aircraft-2013b (variants.txt, images_variant_*.txt)."""
+    classnames = tuple(l.strip() for l in (folder / "variants.txt").read_text().splitlines() if l.strip())
+    index = {c: i for i, c in enumerate(classnames)}
+    splits = {}
+    for key, fname in (("train", "images_variant_train.txt"), ("val", "images_variant_val.txt"),
+                       ("test", "images_variant_test.txt")):
+        items = []
+        for line in (folder / fname).read_text().splitlines():
+            if line.strip():
+                image_id, variant = line.strip().split(" ", 1)
+                items.append(Item(str(folder / "images" / f"{image_id}.jpg"), index[variant]))
+        splits[key] = tuple(items)
+    return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open, **splits)
+
+
+def _imagenet(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
+    """CoOp's ImageNet: images/train/<wnid>/*, images/val/<wnid>/*, classnames.txt ('<wnid> <name>' lines).
+    As in CoOp, val serves as test; val for model selection is 1/50 of train (seeded)."""
+    lines = [l.split(" ", 1) for l in (folder / "classnames.txt").read_text().splitlines() if l.strip()]
+    wnids = [w for w, _ in lines]
+    classnames = tuple(n.strip() for _, n in lines)
+
+    def scan(sub):
+        items = []
+        for label, w in enumerate(wnids):
+            for p in sorted((folder / spec.image_dir / sub / w).glob("*")):
+                items.append(Item(str(p), label))
+        return items
+
+    train = scan("train")
+    rng = random.Random(0)
+    held = set(rng.sample(range(len(train)), k=len(train) // 50))
+    return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open,
+                                 train=tuple(t for i, t in enumerate(train) if i not in held),
+                                 val=tuple(t for i, t in enumerate(train) if i in held), test=tuple(scan("val")))
+
+
+def _labels_of(ds) -> list[int]:
+    for attr in ("_labels", "targets", "y"):
+        if hasattr(ds, attr):
+            return [int(v) for v in getattr(ds, attr)]
+    if hasattr(ds, "_samples"):
+        return [int(l) for _, l in ds._samples]
+    raise TypeError(f"cannot read labels of {type(ds).__name__}")
+
+
+def _tv_item(ds, index: int) -> Image.Image:
+    return ds[index][0]
+
+
+def _from_torchvision(spec: BenchmarkSpec, root: Path, download: bool) -> ClassificationDataset:
+    parts = {}
+    for split, candidates in (("train", ("train", "trainval")), ("val", ("val",)), ("test", ("test",))):
+        parts[split] = None
+        for c in candidates:
+            try:
+                parts[split] = spec.torchvision(str(root), c, download)
+                break
+            except ValueError:  # this dataset has no such split
+                continue
+    train_ds = parts["train"]
+    classes = getattr(train_ds, "classes", None) or getattr(train_ds, "categories", None)
+    if classes is None:
+        raise TypeError(f"torchvision's {spec.name} exposes no class names; use CoOp's split files instead")
+    splits = {}
+    for split, ds in parts.items():
+        if ds is None:
+            continue
+        splits[split] = [Item((split, i), l) for i, l in enumerate(_labels_of(ds))]
+    if "val" not in splits:  # hold out 20% of train, seeded
+        rng = random.Random(0)
+        train = splits["train"]
+        held = set(rng.sample(range(len(train)), k=len(train) // 5))
+        splits["val"] = [t for i, t in enumerate(train) if i in held]
+        splits["train"] = [t for i, t in enumerate(train) if i not in held]
+
+    def load(source):
+        split, i = source
+        return _tv_item(parts[split], i)
+
+    return ClassificationDataset(spec.name, tuple(c.replace("_", " ") for c in classes), BENCHMARK_TEMPLATES[spec.name],
+                                 loader=load, **{k: tuple(v) for k, v in splits.items()})
+
+
+def load_benchmark(name: str, root: str | Path | None, download: bool = False) -> ClassificationDataset:
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(BENCHMARKS)}")
+    spec = BENCHMARKS[name]
+    if root is None:
+        raise FileNotFoundError(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
+                                "folder that holds the CoOp-style dataset folders, or use --datasets miniature.")
+    root = Path(root).expanduser()
+    folder = root / spec.coop_dir
+    looked = []
+    if name == "FGVCAircraft":
+        looked.append(folder / "variants.txt")
+        if looked[-1].is_file():
+            return _fgvc(spec, folder)
+    elif name == "ImageNet":
+        looked.append(folder / "classnames.txt")
+        if looked[-1].is_file() and (folder / spec.image_dir / "train").is_dir():
+            return _imagenet(spec, folder)
+    else:
+        looked.append(folder / spec.split_file)
+        if looked[-1].is_file():
+            return _from_split_json(spec, folder)
+    if spec.torchvision is not None:
+        try:
+            return _from_torchvision(spec, root, download)
+        except (RuntimeError, FileNotFoundError) as e:  # torchvision: "Dataset not found or corrupted"
+            looked.append(Path(f"{root} (torchvision {spec.name}: {e})"))
+    raise _missing(spec, root, looked)

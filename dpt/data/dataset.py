@@ -1,0 +1,118 @@
+"""The one dataset description every tool in dpt uses, and the pure functions of the protocol.
+
+A `ClassificationDataset` is class names, a hand-crafted template and labelled train / val / test
+items; an item's `source` is whatever its `loader` turns into a PIL image (a file path, an index
+into a torchvision dataset, or a procedural scene id). Real benchmarks and the miniature look alike.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Item:
+    source: Any
+    label: int
+
+
+@dataclass(frozen=True)
+class ClassificationDataset:
+    name: str
+    classnames: tuple[str, ...]
+    template: str  # hand-crafted prompt with one "{}" for the class name
+    train: tuple[Item, ...]
+    val: tuple[Item, ...]
+    test: tuple[Item, ...]
+    loader: Callable[[Any], Image.Image]
+    subset: str = "all"  # "all", "base" or "novel"
+    meta: str = ""  # anything else that changes the pixels (e.g. the generator's settings), for caching
+
+    def __post_init__(self):
+        if len(self.classnames) == 0:
+            raise ValueError(f"dataset {self.name!r} has an empty class list")
+        if "{}" not in self.template:
+            raise ValueError(f"template {self.template!r} of {self.name!r} has no '{{}}' for the class name")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classnames)
+
+    def split(self, name: str) -> tuple[Item, ...]:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}; use train, val or test")
+        return getattr(self, name)
+
+    def load_image(self, item: Item) -> Image.Image:
+        return self.loader(item.source).convert("RGB")
+
+    def prompts(self, template: str | None = None) -> list[str]:
+        t = template or self.template
+        return [t.format(c.replace("_", " ")) for c in self.classnames]
+
+    def fingerprint(self, split: str) -> str:
+        """Hash of everything that identifies this split's images and labels (for feature caching)."""
+        h = hashlib.sha256(f"{self.name}|{self.subset}|{split}|{self.classnames}|{self.meta}".encode())
+        for it in self.split(split):
+            h.update(f"{it.source!r}:{it.label};".encode())
+        return h.hexdigest()[:16]
+
+
+def num_base_classes(num_classes: int) -> int:
+    """CoCoOp's protocol: labels sorted, the first half (rounded up) are base."""
+    return math.ceil(num_classes / 2)
+
+
+def subsample_classes(dataset: ClassificationDataset, subset: str) -> ClassificationDataset:
+    """Keep the base or novel classes (or all). Novel labels are re-indexed from 0."""
+    if subset == "all":
+        return dataset
+    if subset not in ("base", "novel"):
+        raise ValueError(f"unknown subset {subset!r}; use all, base or novel")
+    n = dataset.num_classes
+    m = num_base_classes(n)
+    if subset == "base" and m < 2:
+        raise ValueError(f"dataset {dataset.name!r} has {n} classes: fewer than 2 base classes, "
+                         "so base-to-novel training is meaningless")
+    keep = list(range(m)) if subset == "base" else list(range(m, n))
+    if not keep:
+        raise ValueError(f"dataset {dataset.name!r} has no {subset} classes ({n} classes in all)")
+    relabel = {old: new for new, old in enumerate(keep)}
+
+    def pick(items):
+        return tuple(Item(it.source, relabel[it.label]) for it in items if it.label in relabel)
+
+    return replace(dataset, classnames=tuple(dataset.classnames[i] for i in keep),
+                   train=pick(dataset.train), val=pick(dataset.val), test=pick(dataset.test), subset=subset)
+
+
+def few_shot(items: Sequence[Item], shots: int, seed: int) -> tuple[Item, ...]:
+    """`shots` items per class, drawn without replacement with a seeded generator.
+
+    A class with fewer items keeps all of them (with a warning). Order: by class, then draw order.
+    """
+    import random
+
+    if shots <= 0:
+        raise ValueError("shots must be positive")
+    by_class: dict[int, list[Item]] = {}
+    for it in items:
+        by_class.setdefault(it.label, []).append(it)
+    rng = random.Random(seed)
+    out, short = [], []
+    for label in sorted(by_class):
+        pool = by_class[label]
+        if len(pool) < shots:
+            short.append((label, len(pool)))
+            out += pool
+        else:
+            out += rng.sample(pool, shots)
+    if short:
+        warnings.warn(f"{len(short)} class(es) have fewer than {shots} training items; using all of them "
+                      f"(label: count) {dict(short[:10])}", stacklevel=2)
+    return tuple(out)

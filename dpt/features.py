@@ -1,0 +1,108 @@
+"""A disk cache of frozen image features, so training never runs the image encoder twice.
+
+Features of (backbone, dataset split, transform, augmented view) are computed once and stored under
+`cache_dir` in a file named by a hash of everything that affects them. Files are written to a
+temporary name and renamed into place, so a crash mid-write never leaves a file that could be read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .backbones import Backbone
+from .data.dataset import ClassificationDataset, Item
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("DPT_CACHE", Path.home() / ".cache" / "dpt"))
+
+
+@dataclass
+class FeatureSet:
+    features: torch.Tensor  # [N, D] L2-normalised, float32 (or [V, N, D] for several views)
+    labels: torch.Tensor  # [N]
+
+
+def backbone_fingerprint(backbone: Backbone) -> str:
+    """Hash of the backbone's name and weights (a strided sample of every tensor keeps it cheap)."""
+    h = hashlib.sha256(backbone.name.encode())
+    for k, v in backbone.model.state_dict().items():
+        flat = v.detach().flatten()
+        sample = flat[:: max(1, flat.numel() // 64)][:64].float().cpu()
+        h.update(k.encode() + str(tuple(v.shape)).encode() + sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to a temp file in the same folder, then rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@torch.no_grad()
+def _encode(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], transform, batch_size: int,
+            desc: str, progress: bool) -> torch.Tensor:
+    feats = []
+    for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, leave=False):
+        batch = items[start:start + batch_size]
+        x = torch.stack([transform(dataset.load_image(it)) for it in batch])
+        feats.append(backbone.encode_images(x).cpu())
+    return torch.cat(feats) if feats else torch.empty(0, backbone.embed_dim)
+
+
+def image_features(backbone: Backbone, dataset: ClassificationDataset, split: str, *, views: int = 0, seed: int = 0,
+                   cache_dir: str | Path | None = None, batch_size: int = 256, progress: bool = True,
+                   use_cache: bool = True) -> FeatureSet:
+    """Features of every image of a split.
+
+    views=0: one deterministic view with the evaluation transform, features [N, D].
+    views=V>0: V random-resized-crop + flip views per image (seeded), features [V, N, D].
+    """
+    items = dataset.split(split)
+    labels = torch.tensor([it.label for it in items], dtype=torch.long)
+    key = cache_key(backbone=backbone_fingerprint(backbone), dataset=dataset.fingerprint(split), views=views,
+                    seed=seed if views else None,
+                    transform=repr(backbone.train_preprocess if views else backbone.preprocess))
+    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{dataset.subset}-{split}-{key}.pt"
+    if use_cache and path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored["features"].shape[-2] == len(items):
+                return FeatureSet(stored["features"], stored["labels"])
+        except Exception:  # unreadable: recompute and overwrite
+            pass
+    desc = f"encoding {dataset.name}/{split}"
+    if views == 0:
+        feats = _encode(backbone, dataset, items, backbone.preprocess, batch_size, desc, progress)
+    else:
+        rng_state = torch.random.get_rng_state()
+        stacked = []
+        for v in range(views):
+            torch.manual_seed(hash((seed, v)) % (2**31))
+            stacked.append(_encode(backbone, dataset, items, backbone.train_preprocess, batch_size,
+                                   f"{desc} view {v + 1}/{views}", progress))
+        torch.random.set_rng_state(rng_state)
+        feats = torch.stack(stacked)
+    if use_cache:
+        atomic_save({"features": feats, "labels": labels}, path)
+    return FeatureSet(feats, labels)

@@ -1,0 +1,203 @@
+"""Prompt-tuning methods. They share the trainer and differ only in their prompt module and loss.
+
+zeroshot  logits = s * v . t_hand                       (no training)
+coop      logits = s * v . t_soft,  L = CE
+kgcoop    L = CE + w (1 - cos(t_soft, t_hand))          (w = 8)
+cocoop    t_soft(v): context + meta-net(v), L = CE     (one prompt set per image)
+dpt       L = CE(real + class-wise mixup) - lambda_mi * MI(t_soft ; t_hand)   (this project's method)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import classwise_mixup
+from .backbones import Backbone
+from .mi import make_estimator
+from .prompts import SoftPromptLearner, hand_crafted_features
+
+
+@dataclass
+class MethodConfig:
+    """Every knob of every method; each method reads the ones it needs. Defaults are documented in README."""
+    n_ctx: int = 4
+    ctx_init: str | None = "a photo of a"
+    class_specific: bool = False
+    class_position: str = "end"
+    kg_weight: float = 8.0  # KgCoOp
+    meta_hidden_ratio: int = 16  # CoCoOp meta-net bottleneck
+    # dual-view prompt tuning (dpt)
+    mi_weight: float = 1.0
+    mi_estimator: str = "infonce"
+    critic: str = "separable"
+    critic_hidden: int = 128
+    mixup: str = "across"  # "across" classes, "within" a class, or "none"
+    mixup_alpha: float = 1.0
+    mixup_in_mi: bool = True  # mixed samples also enter the MI term as extra pairs
+    ensemble: float = 0.0  # inference: weight of the hand-crafted logits (0 = soft view only)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MethodConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown method option(s) {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(**d)
+
+
+class PromptMethod(nn.Module):
+    """A method = text features for the current classes (+ a training loss)."""
+    name = "base"
+
+    def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
+        super().__init__()
+        object.__setattr__(self, "backbone", backbone)  # frozen; not part of the state dict
+        self.cfg = cfg
+        self.template = template
+        self.logit_scale = backbone.logit_scale
+        self.set_classnames(classnames)
+
+    def set_classnames(self, classnames: Sequence[str]) -> None:
+        self.classnames = list(classnames)
+        self.register_buffer("hand", hand_crafted_features(self.backbone, classnames, self.template), persistent=False)
+
+    def text_features(self) -> torch.Tensor:
+        return self.hand
+
+    def logits(self, image_features: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        text = self.text_features() if text is None else text
+        return self.logit_scale * image_features @ text.T
+
+    def loss(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError(f"{self.name} has nothing to train")
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+
+class ZeroShotCLIP(PromptMethod):
+    name = "zeroshot"
+
+
+class CoOp(PromptMethod):
+    name = "coop"
+
+    def __init__(self, backbone, classnames, template, cfg):
+        c = cfg
+        self_learner = SoftPromptLearner(backbone, classnames, n_ctx=c.n_ctx, init=c.ctx_init,
+                                         class_specific=c.class_specific, position=c.class_position)
+        super().__init__(backbone, classnames, template, cfg)
+        self.prompt_learner = self_learner
+
+    def set_classnames(self, classnames):
+        super().set_classnames(classnames)
+        if hasattr(self, "prompt_learner"):
+            self.prompt_learner.set_classnames(classnames)
+
+    def soft_features(self) -> torch.Tensor:
+        return F.normalize(self.prompt_learner(), dim=-1)
+
+    def text_features(self) -> torch.Tensor:
+        return self.soft_features()
+
+    def loss(self, image_features, labels):
+        ce = F.cross_entropy(self.logits(image_features), labels)
+        return ce, {"ce": ce.detach()}
+
+
+class KgCoOp(CoOp):
+    name = "kgcoop"
+
+    def loss(self, image_features, labels):
+        soft = self.soft_features()
+        ce = F.cross_entropy(self.logits(image_features, soft), labels)
+        kg = 1 - (soft * self.hand).sum(-1).mean()
+        return ce + self.cfg.kg_weight * kg, {"ce": ce.detach(), "kg": kg.detach()}
+
+
+class CoCoOp(CoOp):
+    """Conditional CoOp: a meta-net turns each image feature into a shift of the context vectors."""
+    name = "cocoop"
+
+    def __init__(self, backbone, classnames, template, cfg):
+        super().__init__(backbone, classnames, template, cfg)
+        d, w = backbone.embed_dim, backbone.text_encoder.width
+        h = max(1, d // cfg.meta_hidden_ratio)
+        self.meta_net = nn.Sequential(nn.Linear(d, h), nn.ReLU(inplace=True), nn.Linear(h, w)).to(backbone.device)
+
+    def conditional_text_features(self, image_features: torch.Tensor) -> torch.Tensor:
+        """[B, C, D] normalised text features, one prompt set per image."""
+        pl = self.prompt_learner
+        shift = self.meta_net(image_features.to(pl.ctx.dtype))  # [B, width]
+        out = []
+        for b in range(image_features.shape[0]):
+            ctx = pl.ctx + shift[b].view(1, 1, -1)
+            out.append(F.normalize(pl(ctx), dim=-1))
+        return torch.stack(out)
+
+    def logits(self, image_features, text=None):
+        if text is not None:
+            return super().logits(image_features, text)
+        text = self.conditional_text_features(image_features)
+        return self.logit_scale * torch.einsum("bd,bcd->bc", image_features, text)
+
+    def loss(self, image_features, labels):
+        ce = F.cross_entropy(self.logits(image_features), labels)
+        return ce, {"ce": ce.detach()}
+
+
+class DualViewPrompt(CoOp):
+    """Soft and hand-crafted prompts as two views of the text; maximise their MI (plus class-wise mixup).
+
+    MI pairs: (t_soft[c], t_hand[c]) for every class c, and, for each mixed image, the lambda-mixed
+    soft and hand features of its two classes. The critic is trained on the same objective.
+    """
+    name = "dpt"
+
+    def __init__(self, backbone, classnames, template, cfg):
+        super().__init__(backbone, classnames, template, cfg)
+        d = backbone.embed_dim
+        self.mi = make_estimator(cfg.mi_estimator, d, d, critic=cfg.critic, hidden=cfg.critic_hidden).to(backbone.device)
+
+    def text_features(self):
+        soft = self.soft_features()
+        a = self.cfg.ensemble
+        return soft if a == 0 else F.normalize((1 - a) * soft + a * self.hand, dim=-1)
+
+    def loss(self, image_features, labels):
+        c = self.cfg
+        soft = self.soft_features()
+        ce = F.cross_entropy(self.logits(image_features, soft), labels)
+        terms = {"ce": ce.detach()}
+        loss = ce
+        pairs_soft, pairs_hand = [soft], [self.hand]
+        if c.mixup != "none":
+            mix = classwise_mixup(image_features, labels, len(self.classnames), alpha=c.mixup_alpha, mode=c.mixup)
+            ce_mix = torch.sum(-mix.targets * F.log_softmax(self.logits(mix.features, soft), -1), -1).mean()
+            loss = loss + ce_mix
+            terms["ce_mix"] = ce_mix.detach()
+            if c.mixup_in_mi:
+                pairs_soft.append(F.normalize(mix.targets @ soft, dim=-1))
+                pairs_hand.append(F.normalize(mix.targets @ self.hand, dim=-1))
+        if c.mi_weight > 0:
+            xs, ys = torch.cat(pairs_soft), torch.cat(pairs_hand)
+            critic_obj, _ = self.mi(xs.detach(), ys)  # trains the critic at full strength
+            prompt_obj, mi_est = self.mi(xs, ys)  # trains the prompt to be informative about the hand view
+            loss = loss - critic_obj - c.mi_weight * prompt_obj
+            terms["mi"] = mi_est
+        return loss, terms
+
+
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, DualViewPrompt)}
+
+
+def build_method(name: str, backbone: Backbone, classnames: Sequence[str], template: str,
+                 cfg: MethodConfig | None = None) -> PromptMethod:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    return METHODS[name](backbone, classnames, template, cfg or MethodConfig())

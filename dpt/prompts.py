@@ -1,0 +1,125 @@
+"""The two views of the text modality: hand-crafted prompts and learnable soft prompts (CoOp).
+
+Hand-crafted: "a photo of a {class}." -> frozen text features (optionally a template ensemble).
+Soft (CoOp):  [SOT] v_1 ... v_n [class tokens] . [EOT] with learnable context vectors v_i,
+              shared by all classes or one set per class, the class at the end, middle or front.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import Backbone, tokenize
+
+# CoOp / KgCoOp per-dataset templates for the 11 benchmarks, and the miniature's own (in its specs).
+BENCHMARK_TEMPLATES = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "Flowers102": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DTD": "{} texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+}
+# A small generic ensemble (a subset of CLIP's ImageNet templates) for template-ensemble features.
+ENSEMBLE_TEMPLATES = (
+    "a photo of a {}.", "a bad photo of a {}.", "a photo of the big {}.", "a photo of the small {}.",
+    "a drawing of a {}.", "a sketch of a {}.", "pixel art of a {}.", "itap of a {}.",
+)
+
+
+def _clean(classnames: Sequence[str]) -> list[str]:
+    if len(classnames) == 0:
+        raise ValueError("empty class list")
+    return [c.replace("_", " ") for c in classnames]
+
+
+@torch.no_grad()
+def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templates: str | Sequence[str]) -> torch.Tensor:
+    """Normalised text features [C, D]; with several templates, the normalised mean over templates."""
+    templates = [templates] if isinstance(templates, str) else list(templates)
+    names = _clean(classnames)
+    feats = torch.stack([backbone.encode_prompts([t.format(c) for c in names]) for t in templates])
+    return F.normalize(feats.mean(0), dim=-1)
+
+
+class SoftPromptLearner(nn.Module):
+    """CoOp's learnable context. forward() -> unnormalised text features [C, D] for the current classes."""
+
+    def __init__(self, backbone: Backbone, classnames: Sequence[str], n_ctx: int = 4, init: str | None = "a photo of a",
+                 class_specific: bool = False, position: str = "end", init_std: float = 0.02):
+        super().__init__()
+        if position not in ("end", "middle", "front"):
+            raise ValueError(f"class token position must be end, middle or front, not {position!r}")
+        # the frozen, shared encoder is kept out of this module's parameters and state dict
+        object.__setattr__(self, "text_encoder", backbone.text_encoder)
+        self.tokenizer = backbone.tokenizer
+        self.position = position
+        self.class_specific = class_specific
+        width = self.text_encoder.width
+        dtype = self.text_encoder.dtype
+        if init:
+            init_ids = self.tokenizer.encode(init)
+            n_ctx = len(init_ids)
+            with torch.no_grad():
+                vecs = self.text_encoder.embed(torch.tensor(init_ids, device=backbone.device)).to(dtype)
+        else:
+            vecs = torch.randn(n_ctx, width, dtype=dtype, device=backbone.device) * init_std
+        self.n_ctx = n_ctx
+        self.init_words = init
+        n_sets = len(classnames) if class_specific else 1
+        self.ctx = nn.Parameter(vecs.unsqueeze(0).repeat(n_sets, 1, 1).clone())  # [1 or C, n_ctx, width]
+        self.set_classnames(classnames)
+
+    def set_classnames(self, classnames: Sequence[str]) -> None:
+        """Switch the class list (e.g. base -> novel). Class-specific contexts cannot switch."""
+        names = _clean(classnames)
+        if self.class_specific and hasattr(self, "classnames") and len(names) != self.ctx.shape[0]:
+            raise ValueError("class-specific contexts are tied to their classes; they cannot be moved to new classes")
+        self.classnames = names
+        placeholder = " ".join(["X"] * self.n_ctx)
+        prompts = [f"{placeholder} {n}." for n in names]
+        tokens = tokenize(self.tokenizer, prompts, self.text_encoder.context_length).to(self.ctx.device)
+        with torch.no_grad():
+            emb = self.text_encoder.embed(tokens).to(self.ctx.dtype)
+        name_lens = torch.tensor([len(self.tokenizer.encode(n)) for n in names], device=self.ctx.device)
+        self.register_buffer("prefix", emb[:, :1], persistent=False)  # SOT
+        self.register_buffer("suffix", emb[:, 1 + self.n_ctx:], persistent=False)  # class, ".", EOT, pad
+        self.register_buffer("eot_index", tokens.argmax(dim=-1), persistent=False)
+        self.register_buffer("name_lens", name_lens, persistent=False)
+
+    def prompt_embeddings(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """[C, L, width] token embeddings of the prompts; `ctx` overrides (e.g. image-conditioned)."""
+        ctx = self.ctx if ctx is None else ctx
+        C = self.prefix.shape[0]
+        ctx = ctx.expand(C, -1, -1) if ctx.shape[0] == 1 else ctx
+        if self.position == "end":
+            return torch.cat([self.prefix, ctx, self.suffix], dim=1)
+        rows = []  # class tokens moved to the middle or front of the context (CoOp's variants)
+        half = self.n_ctx // 2
+        for i in range(C):
+            n = int(self.name_lens[i])
+            name, rest = self.suffix[i:i + 1, :n], self.suffix[i:i + 1, n:]
+            c = ctx[i:i + 1]
+            mid = [c[:, :half], name, c[:, half:]] if self.position == "middle" else [name, c]
+            rows.append(torch.cat([self.prefix[i:i + 1], *mid, rest], dim=1))
+        return torch.cat(rows)
+
+    def forward(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index)
+
+    @torch.no_grad()
+    def nearest_words(self, k: int = 3) -> list[list[str]]:
+        """For each context vector (first set), the k vocabulary tokens with the closest embedding."""
+        emb = F.normalize(self.text_encoder.token_embedding.weight.float(), dim=-1)
+        ctx = F.normalize(self.ctx[0].float(), dim=-1)
+        top = (ctx @ emb.T).topk(k, dim=-1).indices
+        decode = getattr(self.tokenizer, "decode", None)
+        return [[decode([int(t)]).strip() if decode else str(int(t)) for t in row] for row in top]

@@ -1,0 +1,159 @@
+"""One trainer for every method: SGD + CoOp's schedule over cached image features.
+
+Per epoch the batch order (and every random draw inside the loss, e.g. mixup) comes from a
+generator seeded by (seed, epoch), so a run resumed from its last epoch checkpoint finishes with
+exactly the numbers of an uninterrupted run. Checkpoints are written atomically at each epoch end.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .features import atomic_save
+from .methods import PromptMethod
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    warmup_lr: float = 1e-5
+    seed: int = 1
+    precision: str = "auto"  # "auto": bf16/fp16 autocast on CUDA, fp32 on CPU; or "fp32"
+
+
+class NonFiniteLoss(FloatingPointError):
+    pass
+
+
+class ConfigMismatch(ValueError):
+    pass
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """CoOp's schedule: constant warm-up lr for the first epoch(s), then cosine from `lr` to 0."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.warmup_lr
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _diff(old: dict, new: dict) -> str:
+    old, new = _flatten(old), _flatten(new)
+    keys = sorted(set(old) | set(new))
+    return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def _autocast(device: torch.device, precision: str):
+    if device.type == "cuda" and precision == "auto":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype), dtype == torch.float16
+    return torch.autocast(device.type, enabled=False), False
+
+
+def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+          out_dir: str | Path | None = None, resume: bool = False, run_info: dict | None = None,
+          progress: bool = True, stop_after_epoch: int | None = None) -> list[dict]:
+    """Train `method` on cached features ([N, D], or [V, N, D] with V augmented views per image).
+
+    Returns the per-step log (dicts with epoch, step, lr, loss and each loss term).
+    out_dir: where `log.jsonl` and `checkpoint.pt` go; `resume` continues from the checkpoint there.
+    """
+    if not method.trainable:
+        return []
+    device = method.hand.device
+    features = features.to(device)
+    labels = labels.to(device)
+    if features.dim() == 2:
+        features = features.unsqueeze(0)
+    n_views, n = features.shape[:2]
+    if n == 0:
+        raise ValueError("no training samples")
+    params = [p for p in method.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    identity = {"train": asdict(cfg), "method": method.name, "method_cfg": asdict(method.cfg),
+                "classes": list(method.classnames), **(run_info or {})}
+    out = Path(out_dir) if out_dir else None
+    ckpt_path = out / "checkpoint.pt" if out else None
+    log_path = out / "log.jsonl" if out else None
+    history: list[dict] = []
+    start_epoch = 0
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume and ckpt_path and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["identity"] != identity:
+            raise ConfigMismatch(f"refusing to resume {ckpt_path}: the run's configuration changed "
+                                 f"({_diff(state['identity'], identity)}). Use a new output folder or drop --resume.")
+        method.load_state_dict(state["method"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"] + 1
+        history = state["history"]
+    elif log_path and log_path.exists():
+        log_path.unlink()
+    autocast, use_scaler = _autocast(device, cfg.precision)
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=f"training {method.name}", disable=not progress,
+               initial=start_epoch, total=cfg.epochs)
+    method.train()
+    last_finite: dict = {}
+    for epoch in bar:
+        lr = lr_at(cfg, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # random draws inside losses (mixup) per epoch
+        order = torch.randperm(n, generator=g)
+        views = torch.randint(n_views, (n,), generator=g)
+        epoch_log = []
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            x = features[views[idx].to(device), idx.to(device)]
+            y = labels[idx.to(device)]
+            with autocast:
+                loss, terms = method.loss(x, y)
+            step = epoch * steps_per_epoch + s
+            record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
+                      **{k: float(v) for k, v in terms.items()}}
+            if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
+                raise NonFiniteLoss(f"non-finite loss at epoch {epoch}, step {step}: {record}. "
+                                    f"Last finite values: {last_finite or 'none (first step)'}. "
+                                    "Lower the learning rate or the MI weight, or check the input features.")
+            last_finite = record
+            opt.zero_grad(set_to_none=True)
+            if scaler:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            epoch_log.append(record)
+        history += epoch_log
+        mean = sum(r["loss"] for r in epoch_log) / len(epoch_log)
+        bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
+        if out:
+            with open(log_path, "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in epoch_log)
+            atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
+                         "epoch": epoch, "history": history}, ckpt_path)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    method.eval()
+    return history

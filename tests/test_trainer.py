@@ -1,0 +1,103 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dpt.methods import MethodConfig, build_method
+from dpt.trainer import ConfigMismatch, NonFiniteLoss, TrainConfig, train
+
+CLASSES = [f"{c} star" for c in ("red", "blue", "green", "yellow")]
+
+
+def _data(bb, n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = F.normalize(torch.randn(n, bb.embed_dim, generator=g), dim=-1)
+    return x, torch.arange(n) % len(CLASSES)
+
+
+@pytest.mark.parametrize("method", ["coop", "kgcoop", "cocoop", "dpt"])
+def test_same_seed_same_numbers(mini_random, method):
+    x, y = _data(mini_random)
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=3)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = build_method(method, mini_random, CLASSES, "a photo of a {}.")
+        hist = train(m, x, y, cfg, progress=False)
+        runs.append(([h["loss"] for h in hist], m.text_features().detach()))
+    assert runs[0][0] == runs[1][0]
+    torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
+    assert runs[0][0][0] != runs[0][0][-1]  # something was learned
+
+
+def test_nan_loss_stops_with_step_and_last_values(mini_random):
+    x, y = _data(mini_random)
+    m = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    orig, calls = m.loss, []
+
+    def poisoned(*a):  # the third step's loss blows up
+        calls.append(1)
+        loss, terms = orig(*a)
+        return (loss * float("nan"), terms) if len(calls) == 3 else (loss, terms)
+
+    m.loss = poisoned
+    with pytest.raises(NonFiniteLoss, match=r"epoch 0, step 2: .*Last finite values: \{'epoch': 0, 'step': 1"):
+        train(m, x, y, TrainConfig(epochs=1, batch_size=8), progress=False)
+
+
+def test_resume_with_a_different_config_is_refused(mini_random, tmp_path):
+    x, y = _data(mini_random)
+    m = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    train(m, x, y, TrainConfig(epochs=2, batch_size=8), out_dir=tmp_path, progress=False, stop_after_epoch=0)
+    m2 = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    with pytest.raises(ConfigMismatch, match=r"\(train.lr: 0.002 -> 0.01\)"):
+        train(m2, x, y, TrainConfig(epochs=2, batch_size=8, lr=0.01), out_dir=tmp_path, resume=True, progress=False)
+
+
+SCRIPT = """
+import sys, json, time, torch, torch.nn.functional as F
+torch.set_num_threads(1)
+from dpt.backbones import load_backbone
+from dpt.methods import build_method
+from dpt.trainer import TrainConfig, train
+torch.manual_seed(0)
+bb = load_backbone("miniclip", pretrained=None)
+g = torch.Generator().manual_seed(0)
+x = F.normalize(torch.randn(32, bb.embed_dim, generator=g), dim=-1); y = torch.arange(32) % 4
+torch.manual_seed(1)
+m = build_method("dpt", bb, CLASSES_HERE, "a photo of a {}.")
+slow = sys.argv[2] == "slow"
+if slow:  # slow each step down so the parent can kill us mid-run
+    orig = m.loss
+    m.loss = lambda *a: (time.sleep(0.15), orig(*a))[1]
+hist = train(m, x, y, TrainConfig(epochs=6, batch_size=8, seed=2), out_dir=sys.argv[1], resume=True, progress=False)
+print(json.dumps({"losses": [h["loss"] for h in hist], "text": m.text_features().detach().flatten()[:20].tolist()}))
+""".replace("CLASSES_HERE", repr(CLASSES))
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "fast"], capture_output=True, text=True,
+                         check=True)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow"], stdout=subprocess.PIPE)
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until at least two epochs are checkpointed, then kill
+        if ckpt.exists() and sum(1 for _ in open(tmp_path / "killed" / "log.jsonl")) >= 8:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    done_before = sum(1 for _ in open(tmp_path / "killed" / "log.jsonl"))
+    assert 0 < done_before < 24, "the run must have been killed mid-way"
+    resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), "fast"], capture_output=True,
+                             text=True, check=True)
+    a, b = json.loads(ref.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
+    assert a["losses"] == b["losses"]
+    assert a["text"] == b["text"]
