@@ -10,12 +10,11 @@ interrupted benchmark continues where it stopped. Real datasets and ViT-B-16 wor
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import os
 import statistics
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -38,10 +37,11 @@ METHOD_TRAIN_DEFAULTS: dict[str, dict] = {
 MINIATURE_TRAIN = {"epochs": 30}
 
 
-def run_config(method: str, seed: int, shots: int, miniature: bool, overrides: dict, method_overrides: dict) -> RunConfig:
+def run_config(method: str, seed: int, shots: int, miniature: bool, overrides: dict, method_overrides: dict,
+               split: str = "test") -> RunConfig:
     train = {**(MINIATURE_TRAIN if miniature else {"epochs": 50}), **METHOD_TRAIN_DEFAULTS.get(method, {}), **overrides}
     return RunConfig(method=method, shots=shots, train=TrainConfig(seed=seed, **train),
-                     method_cfg=MethodConfig.from_dict(method_overrides))
+                     method_cfg=MethodConfig.from_dict(method_overrides), eval_split=split)
 
 
 def config_hash(run: RunConfig, backbone: str) -> str:
@@ -98,7 +98,7 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 def run_benchmark(methods, datasets, seeds, out, shots=16, backbone_name="miniclip", pretrained="default",
                   data_root=None, cache_dir=None, runs_dir=None, train_overrides=None, method_overrides=None,
-                  device=None, progress=True, download=False, tag=None) -> list[dict]:
+                  device=None, progress=True, download=False, tag=None, split="test") -> list[dict]:
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
@@ -114,7 +114,7 @@ def run_benchmark(methods, datasets, seeds, out, shots=16, backbone_name="minicl
         dataset = load_dataset(name, root=data_root, download=download)
         for method in methods:
             for seed in seeds:
-                run = run_config(method, seed, shots, miniature, train_overrides or {}, method_overrides or {})
+                run = run_config(method, seed, shots, miniature, train_overrides or {}, method_overrides or {}, split)
                 key = config_hash(run, backbone_name)
                 label = tag or method
                 if (label, name, seed, key) in done:
@@ -152,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method options, e.g. mi_weight=0.5")
     ap.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig options")
     ap.add_argument("--tag", default=None, help="name the rows (e.g. for ablations); default: the method")
+    ap.add_argument("--split", default="test", choices=["val", "test"],
+                    help="evaluate on val (for choosing settings) or test (for reporting)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -160,7 +162,7 @@ def main(argv=None):
         train_over["epochs"] = args.epochs
     rows = run_benchmark(args.methods, args.datasets, args.seeds, args.out, args.shots, args.backbone, args.pretrained,
                          args.data_root, args.cache_dir, args.runs_dir, train_over, _parse_sets(args.set), args.device,
-                         not args.no_progress, args.download, args.tag)
+                         not args.no_progress, args.download, args.tag, args.split)
     wanted = set(resolve_dataset_names(args.datasets))
     labels = {args.tag} if args.tag else set(args.methods)
     shown = [r for r in rows if r["dataset"] in wanted and r["method"] in labels and r["seed"] in args.seeds]

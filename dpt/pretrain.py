@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .backbones import MINICLIP_CFG, OPENAI_MEAN, OPENAI_STD, build_miniclip, tokenize
 from .text_encoder import TextEncoder
-from .data.world import SHAPES, SceneSampler, caption, render
+from .data.world import COLOURS, SHAPES, SceneSampler, caption, render
 
 import open_clip
 
@@ -74,17 +74,20 @@ def clip_loss(model, images, tokens):
 
 
 @torch.no_grad()
-def heldout_shape_accuracy(model, tokenizer, n: int = 600, seed: int = 10_000) -> float:
-    """Zero-shot accuracy of "a photo of a {shape}." on fresh photo-style scenes (held out by seed)."""
+def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, seed: int = 10_000) -> float:
+    """Zero-shot accuracy of naming the main object's shape ("a photo of a {shape}.") or colour
+    ("a photo of a {colour} object.") on fresh photo-style scenes (held out by seed)."""
     model.eval()
-    sampler = SceneSampler(styles=("photo",), max_distractors=0)
+    sampler = SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None)
     rng = np.random.default_rng(seed)
     scenes = [sampler.sample(rng) for _ in range(n)]
     images = to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
-    text = F.normalize(model.encode_text(tokenize(tokenizer, [f"a photo of a {s}." for s in SHAPES], 32)), dim=-1)
+    vocab = list(SHAPES) if attribute == "shape" else list(COLOURS)
+    prompts = [f"a photo of a {v}." if attribute == "shape" else f"a photo of a {v} object." for v in vocab]
+    text = F.normalize(model.encode_text(tokenize(tokenizer, prompts, 32)), dim=-1)
     img = F.normalize(model.encode_image(images), dim=-1)
     pred = (img @ text.T).argmax(-1)
-    truth = torch.tensor([SHAPES.index(s.main.shape) for s in scenes])
+    truth = torch.tensor([vocab.index(getattr(s.main, attribute)) for s in scenes])
     return float((pred == truth).float().mean() * 100)
 
 
@@ -157,7 +160,9 @@ def main(argv=None):
         from .backbones import load_miniclip
         record = json.loads(out.with_suffix(".json").read_text())
         model = load_miniclip(out)
-        record["heldout_shape_zero_shot"] = heldout_shape_accuracy(model, open_clip.get_tokenizer("ViT-B-16"))
+        tok = open_clip.get_tokenizer("ViT-B-16")
+        record["heldout_shape_zero_shot"] = heldout_accuracy(model, tok, "shape")
+        record["heldout_colour_zero_shot"] = heldout_accuracy(model, tok, "colour")
         _add_downstream(record, model)
         out.with_suffix(".json").write_text(json.dumps(record, indent=1))
         print(json.dumps({k: v for k, v in record.items() if k != "loss_curve"}, indent=1))
@@ -175,7 +180,8 @@ def main(argv=None):
         "final_loss": float(np.mean([l for _, l in history[-50:]])),
         "loss_curve": [[s, round(l, 4)] for s, l in history[:: max(1, len(history) // 100)]],
         "minutes": round((time.time() - t0) / 60, 1),
-        "heldout_shape_zero_shot": heldout_shape_accuracy(model, tokenizer),
+        "heldout_shape_zero_shot": heldout_accuracy(model, tokenizer, "shape"),
+        "heldout_colour_zero_shot": heldout_accuracy(model, tokenizer, "colour"),
         "torch": torch.__version__, "open_clip": open_clip.__version__,
     }
     _add_downstream(record, model)

@@ -5,15 +5,15 @@ import torch
 
 from dpt.mi import InfoNCE, SeparableCritic, fit_on_gaussians, gaussian_mi, make_estimator
 
-# Documented tolerance: after 300 steps on 2-D correlated Gaussians, every bound lands below the
-# truth (it is a lower bound) by at most 35% of it, and above 0.
+# Documented tolerance: after 500 Adam steps (batch 128, concat critic) on 2-D correlated Gaussians,
+# every bound lands below the truth (it is a lower bound) by at most 35% of it.
 TOLERANCE = 0.35
 
 
 @pytest.mark.parametrize("name", ["infonce", "jsd", "dv", "nwj"])
 @pytest.mark.parametrize("mi", [0.5, 1.5])
 def test_estimators_track_known_gaussian_mi(name, mi):
-    est = fit_on_gaussians(name, mi, dim=2, steps=300, batch=64, critic="separable", lr=2e-3)
+    est = fit_on_gaussians(name, mi, dim=2, steps=500, batch=128, critic="concat", lr=5e-4)
     assert (1 - TOLERANCE) * mi < est < mi + 0.15, f"{name}: {est:.3f} vs true {mi}"
 
 
