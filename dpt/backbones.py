@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -181,15 +181,15 @@ def _hub_offline():
 
 
 def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Callable, Callable]:
-    if pretrained and os.path.sep in pretrained or (pretrained and pretrained.endswith((".pt", ".bin", ".safetensors"))):
+    looks_like_file = bool(pretrained) and (os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")))
+    if looks_like_file:
         if not Path(pretrained).is_file():
             raise BackboneUnavailable(f"checkpoint file {pretrained} does not exist")
         if not pretrained.endswith(".safetensors"):
             _load_state_dict(Path(pretrained))  # clear error for a corrupt file
     offline = pretrained is not None and not Path(pretrained).is_file() and not _hub_reachable()
     try:
-        ctx = _hub_offline() if offline else _nullcontext()
-        with ctx:
+        with _hub_offline() if offline else nullcontext():
             model, train_pre, val_pre = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
     except BackboneUnavailable:
         raise
@@ -201,11 +201,6 @@ def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Ca
             "pretrained='/path/open_clip_pytorch_model.bin'); or (3) use the offline miniature: "
             "load_backbone('miniclip') / DPT_PROFILE=miniature.") from e
     return model, train_pre, val_pre
-
-
-@contextmanager
-def _nullcontext():
-    yield
 
 
 def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default", device: str | torch.device = "cpu",

@@ -73,6 +73,9 @@ def clip_loss(model, images, tokens):
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
+HELDOUT_PROMPTS = {"shape": (SHAPES, "a photo of a {}."), "colour": (tuple(COLOURS), "a photo of a {} object.")}
+
+
 @torch.no_grad()
 def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, seed: int = 10_000) -> float:
     """Zero-shot accuracy of naming the main object's shape ("a photo of a {shape}.") or colour
@@ -82,8 +85,9 @@ def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, s
     rng = np.random.default_rng(seed)
     scenes = [sampler.sample(rng) for _ in range(n)]
     images = to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
-    vocab = list(SHAPES) if attribute == "shape" else list(COLOURS)
-    prompts = [f"a photo of a {v}." if attribute == "shape" else f"a photo of a {v} object." for v in vocab]
+    vocab, template = HELDOUT_PROMPTS[attribute]
+    vocab = list(vocab)
+    prompts = [template.format(v) for v in vocab]
     text = F.normalize(model.encode_text(tokenize(tokenizer, prompts, 32)), dim=-1)
     img = F.normalize(model.encode_image(images), dim=-1)
     pred = (img @ text.T).argmax(-1)
@@ -129,8 +133,12 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     return model, history
 
 
-def _add_downstream(record: dict, model) -> None:
-    """Zero-shot base/novel accuracy of the hand-crafted template on each miniature dataset (val split)."""
+def _add_evaluations(record: dict, model) -> None:
+    """Held-out shape/colour naming, and zero-shot base/novel accuracy of each miniature dataset's
+    hand-crafted template (val split)."""
+    tokenizer = open_clip.get_tokenizer("ViT-B-16")
+    for attribute in HELDOUT_PROMPTS:
+        record[f"heldout_{attribute}_zero_shot"] = heldout_accuracy(model, tokenizer, attribute)
     try:
         from .evaluate import miniature_zero_shot
         record["zero_shot"] = miniature_zero_shot(model)
@@ -160,10 +168,7 @@ def main(argv=None):
         from .backbones import load_miniclip
         record = json.loads(out.with_suffix(".json").read_text())
         model = load_miniclip(out)
-        tok = open_clip.get_tokenizer("ViT-B-16")
-        record["heldout_shape_zero_shot"] = heldout_accuracy(model, tok, "shape")
-        record["heldout_colour_zero_shot"] = heldout_accuracy(model, tok, "colour")
-        _add_downstream(record, model)
+        _add_evaluations(record, model)
         out.with_suffix(".json").write_text(json.dumps(record, indent=1))
         print(json.dumps({k: v for k, v in record.items() if k != "loss_curve"}, indent=1))
         return
@@ -174,17 +179,14 @@ def main(argv=None):
     tmp = out.with_suffix(".tmp")
     torch.save({k: v.half() for k, v in model.state_dict().items()}, tmp)
     os.replace(tmp, out)
-    tokenizer = open_clip.get_tokenizer("ViT-B-16")
     record = {
         "args": vars(args), "seed": args.seed, "steps": args.steps, "config": MINICLIP_CFG,
         "final_loss": float(np.mean([l for _, l in history[-50:]])),
         "loss_curve": [[s, round(l, 4)] for s, l in history[:: max(1, len(history) // 100)]],
         "minutes": round((time.time() - t0) / 60, 1),
-        "heldout_shape_zero_shot": heldout_accuracy(model, tokenizer, "shape"),
-        "heldout_colour_zero_shot": heldout_accuracy(model, tokenizer, "colour"),
         "torch": torch.__version__, "open_clip": open_clip.__version__,
     }
-    _add_downstream(record, model)
+    _add_evaluations(record, model)
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record.items() if k != "loss_curve"}, indent=1))
 

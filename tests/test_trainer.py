@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from dpt.methods import MethodConfig, build_method
 from dpt.trainer import ConfigMismatch, NonFiniteLoss, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CLASSES = [f"{c} star" for c in ("red", "blue", "green", "yellow")]
 
 
@@ -86,8 +87,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "fast"], capture_output=True, text=True,
-                         check=True, cwd=ROOT, env=ENV)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow"], stdout=subprocess.PIPE, cwd=ROOT, env=ENV)
+                         check=True, env=ENV)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow"], stdout=subprocess.PIPE, env=ENV)
     ckpt = tmp_path / "killed" / "checkpoint.pt"
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until at least two epochs are checkpointed, then kill
@@ -99,7 +100,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     done_before = sum(1 for _ in open(tmp_path / "killed" / "log.jsonl"))
     assert 0 < done_before < 24, "the run must have been killed mid-way"
     resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), "fast"], capture_output=True,
-                             text=True, check=True, cwd=ROOT, env=ENV)
+                             text=True, check=True, env=ENV)
     a, b = json.loads(ref.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
     assert a["losses"] == b["losses"]
     assert a["text"] == b["text"]
