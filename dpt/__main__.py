@@ -2,6 +2,7 @@
 
   info        environment, device and the miniature backbone
   base2novel  train and evaluate methods on base/novel classes (see --help)
+  ablate      the dual-view method with one piece changed at a time (see --help)
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
 """
 import sys
@@ -48,6 +49,9 @@ def main() -> None:
     cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
     if cmd == "base2novel":
         from .base2novel import main as run
+        run(rest)
+    elif cmd == "ablate":
+        from .ablation import main as run
         run(rest)
     elif cmd == "info":
         info()

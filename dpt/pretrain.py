@@ -95,16 +95,44 @@ def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, s
     return float((pred == truth).float().mean() * 100)
 
 
+def group_keys(scenes) -> np.ndarray:
+    """Scenes with the same key look alike to a colour/style shortcut: same colour, shade and style."""
+    keys = {}
+    return np.array([keys.setdefault((s.main.colour, s.main.shade, s.style), len(keys)) for s in scenes])
+
+
+def sample_batch(rng: np.random.Generator, keys: np.ndarray, members: list[np.ndarray], batch_size: int,
+                 group_size: int) -> np.ndarray:
+    """Indices of a batch made of `batch_size // group_size` groups of look-alike scenes (hard negatives).
+
+    With random batches, colour and style alone separate most pairs, so the contrastive loss barely
+    needs shape; in a group that shares colour, shade and style only the shape (and layout) tells
+    the captions apart. group_size 1 gives plain random batches."""
+    if group_size <= 1:
+        return rng.choice(len(keys), size=batch_size, replace=False)
+    anchors = rng.choice(len(keys), size=batch_size // group_size, replace=False)
+    groups = [rng.choice(members[keys[a]], size=group_size, replace=False) for a in anchors]
+    return np.concatenate(groups)
+
+
 def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_decay=0.1, warmup=150, seed=0,
-             workers=2, progress=True, log_every=50):
-    """Train a fresh miniclip; returns (model, history of (step, loss))."""
+             workers=2, progress=True, log_every=50, group_size=1, init=None):
+    """Train miniclip (fresh, or continued from the checkpoint `init`); returns (model, history)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     size = MINICLIP_CFG["vision_cfg"]["image_size"]
     ctx_len = MINICLIP_CFG["text_cfg"]["context_length"]
     scenes, images = render_corpus(corpus_size, seed, size, workers, progress)
     tokenizer = open_clip.get_tokenizer("ViT-B-16")
-    model = build_miniclip()
+    keys = group_keys(scenes)
+    members = [np.flatnonzero(keys == k) for k in range(keys.max() + 1)]
+    if init is not None:
+        from .backbones import load_miniclip
+        model = load_miniclip(init)
+        for p in model.parameters():
+            p.requires_grad_(True)
+    else:
+        model = build_miniclip()
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -115,7 +143,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     history = []
     bar = tqdm(range(steps), desc="pretraining miniclip", disable=not progress)
     for step in bar:
-        idx = rng.choice(len(scenes), size=batch_size, replace=False)
+        idx = sample_batch(rng, keys, members, batch_size, group_size)
         x = to_tensor(images[idx])
         tokens = tokenizer([caption(scenes[i], rng) for i in idx], context_length=ctx_len)
         loss = clip_loss(model, x, tokens)
@@ -126,7 +154,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
         sched.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        history.append((step, float(loss)))
+        history.append((step, loss.item()))
         if step % log_every == 0:
             bar.set_postfix(loss=f"{float(loss):.3f}")
     model.eval()
@@ -156,6 +184,9 @@ def main(argv=None):
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--group-size", type=int, default=1,
+                    help="batches are groups of this many scenes sharing colour, shade and style (1: random)")
+    ap.add_argument("--init", default=None, help="continue from this checkpoint instead of a fresh model")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", default=str(Path(__file__).parent / "assets" / "miniclip.pt"))
@@ -174,7 +205,8 @@ def main(argv=None):
         return
     t0 = time.time()
     model, history = pretrain(args.steps, args.batch_size, args.corpus_size, args.lr, args.weight_decay,
-                              args.warmup, args.seed, args.workers)
+                              args.warmup, args.seed, args.workers,
+                              group_size=args.group_size, init=args.init)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     torch.save({k: v.half() for k, v in model.state_dict().items()}, tmp)

@@ -46,6 +46,12 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs))
 
 
+def epoch_order(cfg: TrainConfig, epoch: int, n: int, n_views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample order and the augmented view of each sample in `epoch`, from (seed, epoch) alone."""
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g), torch.randint(n_views, (n,), generator=g)
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -68,11 +74,12 @@ def _autocast(device: torch.device, precision: str):
 
 def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
           out_dir: str | Path | None = None, resume: bool = False, run_info: dict | None = None,
-          progress: bool = True, stop_after_epoch: int | None = None) -> list[dict]:
+          progress: bool = True, stop_after_epoch: int | None = None, max_steps: int | None = None) -> list[dict]:
     """Train `method` on cached features ([N, D], or [V, N, D] with V augmented views per image).
 
     Returns the per-step log (dicts with epoch, step, lr, loss and each loss term).
     out_dir: where `log.jsonl` and `checkpoint.pt` go; `resume` continues from the checkpoint there.
+    max_steps: stop after this many optimisation steps (benchmarks), wherever that falls in an epoch.
     """
     if not method.trainable:
         return []
@@ -117,10 +124,8 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
         lr = lr_at(cfg, epoch)
         for group in opt.param_groups:
             group["lr"] = lr
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # random draws inside losses (mixup) per epoch
-        order = torch.randperm(n, generator=g)
-        views = torch.randint(n_views, (n,), generator=g)
+        order, views = epoch_order(cfg, epoch, n, n_views)
         epoch_log = []
         for s in range(steps_per_epoch):
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
@@ -129,6 +134,8 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
             with autocast:
                 loss, terms = method.loss(x, y)
             step = epoch * steps_per_epoch + s
+            if max_steps is not None and step >= max_steps:
+                break
             record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
                       **{k: float(v) for k, v in terms.items()}}
             if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
@@ -153,7 +160,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
                 f.writelines(json.dumps(r) + "\n" for r in epoch_log)
             atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
                          "epoch": epoch, "history": history}, ckpt_path)
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+        if stop_after_epoch is not None and epoch >= stop_after_epoch or max_steps and len(history) >= max_steps:
             break
     method.eval()
     return history

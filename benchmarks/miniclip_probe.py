@@ -1,0 +1,82 @@
+"""What does the shipped miniclip know? Zero-shot naming of each ShapeWorld attribute, and a linear
+probe of shape on its image features (vs the same architecture at random initialisation).
+
+    python benchmarks/miniclip_probe.py
+
+Diagnoses the miniature's known gap (README, "Status"): colour, style, size and background are named
+well; position and shape are not, and a linear probe finds little shape information in the image
+features, so the gap is in the vision tower, not in the prompts.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.backbones import build_miniclip, load_miniclip, tokenize  # noqa: E402
+from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler, render  # noqa: E402
+from dpt.pretrain import to_tensor  # noqa: E402
+
+STYLE_WORDS = {"photo": "photo of", "sketch": "sketch of", "pixel": "pixel art of"}
+
+
+def scenes_and_images(sampler, n, seed):
+    rng = np.random.default_rng(seed)
+    scenes = [sampler.sample(rng) for _ in range(n)]
+    return scenes, to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
+
+
+@torch.no_grad()
+def zero_shot(model, tok, sampler, attribute, vocab, template, n=500, seed=1):
+    scenes, x = scenes_and_images(sampler, n, seed)
+    text = F.normalize(model.encode_text(tokenize(tok, [template.format(v) for v in vocab], 32)), dim=-1)
+    pred = (F.normalize(model.encode_image(x), dim=-1) @ text.T).argmax(-1)
+    truth = torch.tensor([vocab.index(attribute(s)) for s in scenes])
+    return float((pred == truth).float().mean() * 100)
+
+
+def shape_probe(model, n_train=3000, n_test=1000, seed=5):
+    """Accuracy of a linear classifier of the main object's shape on frozen, normalised image features."""
+    scenes, x = scenes_and_images(SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None),
+                                  n_train + n_test, seed)
+    y = torch.tensor([SHAPES.index(s.main.shape) for s in scenes])
+    with torch.no_grad():
+        f = F.normalize(model.eval().encode_image(x), dim=-1)
+    torch.manual_seed(0)
+    probe = torch.nn.Linear(f.shape[1], len(SHAPES))
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(500):
+        loss = F.cross_entropy(probe(f[:n_train] * 10), y[:n_train])
+        opt.zero_grad(), loss.backward(), opt.step()
+    return float((probe(f[n_train:] * 10).argmax(-1) == y[n_train:]).float().mean() * 100)
+
+
+def main():
+    torch.set_num_threads(2)
+    model, tok = load_miniclip().eval(), open_clip.get_tokenizer("ViT-B-16")
+    plain = SceneSampler(max_distractors=0)
+    checks = {
+        "colour": (SceneSampler(max_distractors=0, shades=("plain",), shade_p=None), lambda s: s.main.colour,
+                   list(COLOURS), "a photo of a {} object.", 1 / len(COLOURS)),
+        "shape": (plain, lambda s: s.main.shape, list(SHAPES), "a photo of a {}.", 1 / len(SHAPES)),
+        "style": (plain, lambda s: STYLE_WORDS[s.style], list(STYLE_WORDS.values()), "a {} an object.", 1 / 3),
+        "size": (plain, lambda s: s.main.size, ["small", "big"], "a photo of a {} object.", 1 / 2),
+        "background": (plain, lambda s: s.background, list(BACKGROUNDS), "an object on a {} background.", 1 / 4),
+        "position": (SceneSampler(max_distractors=0, sizes=("small",)), lambda s: s.main.position, list(POSITIONS),
+                     "an object at the {}.", 1 / len(POSITIONS)),
+        "shade": (plain, lambda s: s.main.shade, ["plain", "light", "dark"], "a photo of a {} object.", None),
+    }
+    print(f"{'attribute':<11} {'zero-shot %':>11} {'chance %':>9}")
+    for name, (sampler, attr, vocab, template, chance) in checks.items():
+        acc = zero_shot(model, tok, sampler, attr, vocab, template)
+        print(f"{name:<11} {acc:11.1f} {'' if chance is None else f'{100 * chance:9.1f}'}")
+    torch.manual_seed(0)
+    print(f"linear probe of shape: miniclip {shape_probe(model):.1f}%, "
+          f"random-init miniclip {shape_probe(build_miniclip()):.1f}% (chance {100 / len(SHAPES):.1f}%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The speed benchmark's two ways must train the same thing: same losses step by step, same accuracy."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_reference_and_dpt_reach_the_same_results(bench):
+    r = bench.run_backbone("miniclip", steps=12, repeats=1)  # 12 steps cross an epoch boundary (10 per epoch)
+    ref, fast = r["rows"]
+    assert (ref["mode"], fast["mode"]) == ("reference", "dpt")
+    assert r["equal"]["ok"], r["equal"]
+    assert r["equal"]["max_rel_loss_gap"] < 1e-4
+    assert ref["accuracy"] == fast["accuracy"]
+    assert ref["final_loss"] == pytest.approx(fast["final_loss"], rel=1e-4)
+    # the reference pushes the whole context through the text encoder; dpt cuts after the longest EOT
+    assert ref["text_tokens"] == 32 and fast["text_tokens"] < 16
+
+
+def test_trainer_stops_after_max_steps(bench, miniclip):
+    import torch
+    from dpt.methods import MethodConfig, build_method
+    from dpt.trainer import TrainConfig, train
+    m = build_method("coop", miniclip, ["red", "blue", "green"], "a photo of a {}.", MethodConfig())
+    history = train(m, torch.randn(20, 128), torch.randint(0, 3, (20,)), TrainConfig(epochs=5, batch_size=8),
+                    progress=False, max_steps=4)
+    assert [h["step"] for h in history] == [0, 1, 2, 3]
