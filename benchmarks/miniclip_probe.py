@@ -16,32 +16,19 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dpt.backbones import build_miniclip, load_miniclip, tokenize  # noqa: E402
+from dpt.backbones import build_miniclip, load_miniclip  # noqa: E402
 from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler, render  # noqa: E402
-from dpt.pretrain import to_tensor  # noqa: E402
+from dpt.pretrain import attribute_zero_shot, to_tensor  # noqa: E402
 
 STYLE_WORDS = {"photo": "photo of", "sketch": "sketch of", "pixel": "pixel art of"}
 
 
-def scenes_and_images(sampler, n, seed):
-    rng = np.random.default_rng(seed)
-    scenes = [sampler.sample(rng) for _ in range(n)]
-    return scenes, to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
-
-
-@torch.no_grad()
-def zero_shot(model, tok, sampler, attribute, vocab, template, n=500, seed=1):
-    scenes, x = scenes_and_images(sampler, n, seed)
-    text = F.normalize(model.encode_text(tokenize(tok, [template.format(v) for v in vocab], 32)), dim=-1)
-    pred = (F.normalize(model.encode_image(x), dim=-1) @ text.T).argmax(-1)
-    truth = torch.tensor([vocab.index(attribute(s)) for s in scenes])
-    return float((pred == truth).float().mean() * 100)
-
-
 def shape_probe(model, n_train=3000, n_test=1000, seed=5):
     """Accuracy of a linear classifier of the main object's shape on frozen, normalised image features."""
-    scenes, x = scenes_and_images(SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None),
-                                  n_train + n_test, seed)
+    rng = np.random.default_rng(seed)
+    sampler = SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None)
+    scenes = [sampler.sample(rng) for _ in range(n_train + n_test)]
+    x = to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
     y = torch.tensor([SHAPES.index(s.main.shape) for s in scenes])
     with torch.no_grad():
         f = F.normalize(model.eval().encode_image(x), dim=-1)
@@ -71,7 +58,7 @@ def main():
     }
     print(f"{'attribute':<11} {'zero-shot %':>11} {'chance %':>9}")
     for name, (sampler, attr, vocab, template, chance) in checks.items():
-        acc = zero_shot(model, tok, sampler, attr, vocab, template)
+        acc = attribute_zero_shot(model, tok, sampler, attr, vocab, template, n=500, seed=1)
         print(f"{name:<11} {acc:11.1f} {'' if chance is None else f'{100 * chance:9.1f}'}")
     torch.manual_seed(0)
     print(f"linear probe of shape: miniclip {shape_probe(model):.1f}%, "

@@ -37,7 +37,7 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import few_shot, load_dataset, subsample_classes  # noqa: E402
 from dpt.evaluate import accuracy  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
-from dpt.trainer import TrainConfig, epoch_order, lr_at, train  # noqa: E402
+from dpt.trainer import TrainConfig, build_optimizer, epoch_order, lr_at, train  # noqa: E402
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
 PROFILES = {
@@ -94,8 +94,7 @@ def reference_coop(backbone, method, load, labels, cfg: TrainConfig, steps: int)
     """CoOp's loop: load + transform, image encoder and full-length text encoder at every step, fp32.
     `load(indices)` returns the batch of preprocessed images. Returns the step losses."""
     model, learner = backbone.model, method.prompt_learner
-    params = [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = build_optimizer(method, cfg)  # the trainer's optimiser: same SGD, same parameters
     n = len(labels)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     losses = []

@@ -20,8 +20,6 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-REPO = "dpt-project/dpt"  # GitHub owner/name used by the notebooks' "Open in Colab" badges
-COLAB_INSTALL = "!pip install -q open_clip_torch seaborn ipywidgets tqdm && pip install -q --no-deps -e ."
 
 
 @dataclass
@@ -32,7 +30,6 @@ class Profile:
     datasets: list[str]
     device: str
     figures: Path = field(default_factory=lambda: ROOT / "figures")
-    results: Path = field(default_factory=lambda: ROOT / "results")
     _backbone: object = None
 
     @property
@@ -84,12 +81,6 @@ def setup(profile: str | None = None, seed: int = 0) -> Profile:
         p = Profile("real", "ViT-B-16", "openai", list(BENCHMARKS), "cuda")
     else:
         p = Profile("miniature", "miniclip", "default", list(MINIATURE_DATASETS), "cpu")
-    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
     print(p)
     return p
 
-
-def colab_badge(notebook: str) -> str:
-    """Markdown for an "Open in Colab" badge of notebooks/<notebook>."""
-    url = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{notebook}"
-    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"

@@ -77,22 +77,28 @@ HELDOUT_PROMPTS = {"shape": (SHAPES, "a photo of a {}."), "colour": (tuple(COLOU
 
 
 @torch.no_grad()
-def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, seed: int = 10_000) -> float:
-    """Zero-shot accuracy of naming the main object's shape ("a photo of a {shape}.") or colour
-    ("a photo of a {colour} object.") on fresh photo-style scenes (held out by seed)."""
+def attribute_zero_shot(model, tokenizer, sampler: SceneSampler, attribute, vocab, template: str, n: int,
+                        seed: int) -> float:
+    """Zero-shot accuracy (%) of naming `attribute(scene)` among `vocab` with `template`, on n scenes
+    drawn from `sampler` with `seed`."""
     model.eval()
-    sampler = SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None)
     rng = np.random.default_rng(seed)
     scenes = [sampler.sample(rng) for _ in range(n)]
     images = to_tensor(np.stack([np.asarray(render(s)) for s in scenes]))
-    vocab, template = HELDOUT_PROMPTS[attribute]
     vocab = list(vocab)
-    prompts = [template.format(v) for v in vocab]
-    text = F.normalize(model.encode_text(tokenize(tokenizer, prompts, 32)), dim=-1)
-    img = F.normalize(model.encode_image(images), dim=-1)
-    pred = (img @ text.T).argmax(-1)
-    truth = torch.tensor([vocab.index(getattr(s.main, attribute)) for s in scenes])
+    text = F.normalize(model.encode_text(tokenize(tokenizer, [template.format(v) for v in vocab], 32)), dim=-1)
+    pred = (F.normalize(model.encode_image(images), dim=-1) @ text.T).argmax(-1)
+    truth = torch.tensor([vocab.index(attribute(s)) for s in scenes])
     return float((pred == truth).float().mean() * 100)
+
+
+def heldout_accuracy(model, tokenizer, attribute: str = "shape", n: int = 600, seed: int = 10_000) -> float:
+    """Zero-shot accuracy of naming the main object's shape ("a photo of a {shape}.") or colour
+    ("a photo of a {colour} object.") on fresh photo-style scenes (held out by seed)."""
+    sampler = SceneSampler(styles=("photo",), max_distractors=0, shades=("plain",), shade_p=None)
+    vocab, template = HELDOUT_PROMPTS[attribute]
+    return attribute_zero_shot(model, tokenizer, sampler, lambda s: getattr(s.main, attribute), vocab, template,
+                               n, seed)
 
 
 def group_keys(scenes) -> np.ndarray:
@@ -128,9 +134,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     members = [np.flatnonzero(keys == k) for k in range(keys.max() + 1)]
     if init is not None:
         from .backbones import load_miniclip
-        model = load_miniclip(init)
-        for p in model.parameters():
-            p.requires_grad_(True)
+        model = load_miniclip(init)  # trainable: only load_backbone freezes
     else:
         model = build_miniclip()
     model.train()

@@ -52,6 +52,12 @@ def epoch_order(cfg: TrainConfig, epoch: int, n: int, n_views: int = 1) -> tuple
     return torch.randperm(n, generator=g), torch.randint(n_views, (n,), generator=g)
 
 
+def build_optimizer(method: PromptMethod, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with momentum over the method's trainable parameters (CoOp's optimiser)."""
+    params = [p for p in method.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -91,8 +97,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
     n_views, n = features.shape[:2]
     if n == 0:
         raise ValueError("no training samples")
-    params = [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = build_optimizer(method, cfg)
     identity = {"train": asdict(cfg), "method": method.name, "method_cfg": asdict(method.cfg),
                 "classes": list(method.classnames), **(run_info or {})}
     out = Path(out_dir) if out_dir else None
@@ -128,14 +133,14 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
         order, views = epoch_order(cfg, epoch, n, n_views)
         epoch_log = []
         for s in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + s
+            if max_steps is not None and step >= max_steps:
+                break
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             x = features[views[idx].to(device), idx.to(device)]
             y = labels[idx.to(device)]
             with autocast:
                 loss, terms = method.loss(x, y)
-            step = epoch * steps_per_epoch + s
-            if max_steps is not None and step >= max_steps:
-                break
             record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
                       **{k: float(v) for k, v in terms.items()}}
             if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
@@ -160,7 +165,8 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
                 f.writelines(json.dumps(r) + "\n" for r in epoch_log)
             atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
                          "epoch": epoch, "history": history}, ckpt_path)
-        if stop_after_epoch is not None and epoch >= stop_after_epoch or max_steps and len(history) >= max_steps:
+        if stop_after_epoch is not None and epoch >= stop_after_epoch or \
+                max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break
     method.eval()
     return history
