@@ -38,11 +38,15 @@ def course(argv) -> None:
     if not books:
         print(f"no notebooks in {folder}/ yet; the environment check above is the whole course for now")
         return
+    import time
+    start = time.time()
     for path in tqdm(books, desc="notebooks"):
+        t0 = time.time()
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
         nbformat.write(nb, path)
-        print(f"executed {path}")
+        print(f"executed {path} in {time.time() - t0:.0f} s")
+    print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
 
 
 def main() -> None:

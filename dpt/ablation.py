@@ -23,8 +23,8 @@ ABLATIONS: dict[str, dict] = {
     "mi_nwj": {"mi_estimator": "nwj"},
     "mi_dv": {"mi_estimator": "dv"},
     "mi_jsd": {"mi_estimator": "jsd"},
-    "critic_concat": {"critic": "concat"},
-    **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (0.1, 0.3, 3.0, 10.0)},
+    "critic_separable": {"critic": "separable"},
+    **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (1.0, 3.0, 10.0, 100.0)},
 }
 
 

@@ -4,7 +4,7 @@
         --seeds 1 2 3 --out results/base2novel.json
 
 Finished runs (same method, dataset, seed and configuration) found in --out are skipped, so an
-interrupted benchmark continues where it stopped. Real datasets and ViT-B-16 work unchanged:
+interrupted benchmark continues where it stopped; a run whose configuration changed replaces its old row. Real datasets and ViT-B-16 work unchanged:
     python -m dpt base2novel --backbone ViT-B-16 --data-root ~/data --datasets OxfordPets DTD ...
 """
 from __future__ import annotations
@@ -76,10 +76,11 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def format_table(summary: list[dict]) -> str:
-    lines = [f"{'method':<10} {'dataset':<14} {'base':>13} {'novel':>13} {'HM':>13}"]
+    w = max([10, *(len(s["method"]) for s in summary)])
+    lines = [f"{'method':<{w}} {'dataset':<14} {'base':>13} {'novel':>13} {'HM':>13}"]
     for s in sorted(summary, key=lambda s: (s["dataset"] == "average", s["dataset"], s["method"])):
         cells = [f"{s[k]:6.2f} ± {s[k + '_std']:4.2f}" for k in ("base", "novel", "hm")]
-        lines.append(f"{s['method']:<10} {s['dataset']:<14} " + " ".join(f"{c:>13}" for c in cells))
+        lines.append(f"{s['method']:<{w}} {s['dataset']:<14} " + " ".join(f"{c:>13}" for c in cells))
     return "\n".join(lines)
 
 
@@ -124,7 +125,8 @@ def run_benchmark(methods, datasets, seeds, out, shots=16, backbone_name="minicl
                                     progress=progress)
                 row.pop("history")
                 row.update(method=label, config=key)
-                rows.append(row)
+                # a finished run with another configuration under the same name is replaced, not mixed in
+                rows = [r for r in rows if (r["method"], r["dataset"], r["seed"]) != (label, name, seed)] + [row]
                 print(f"{label:<10} {name:<14} seed {seed}: base {row['base']:.2f}  novel {row['novel']:.2f}  "
                       f"HM {row['hm']:.2f}", flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)

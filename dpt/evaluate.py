@@ -42,34 +42,51 @@ class RunConfig:
     eval_split: str = "test"
 
 
-def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
-                  cache_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
-    """Train on `shots` images per base class, evaluate on base and novel classes. Returns a result row."""
+def few_shot_features(backbone: Backbone, base: ClassificationDataset, shots: int, seed: int, views: int = 0,
+                      cache_dir: str | Path | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class."""
+    feats = image_features(backbone, base, "train", views=views, seed=seed, cache_dir=cache_dir, progress=progress)
+    index = {it: i for i, it in enumerate(base.train)}
+    idx = torch.tensor([index[it] for it in few_shot(base.train, shots, seed)])
+    return feats.features[..., idx, :], feats.labels[idx]
+
+
+def train_on_base(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None, resume: bool = False,
+                  progress: bool = True) -> tuple[PromptMethod, list[dict]]:
+    """Build `run.method` for the base classes and train it on `shots` images per base class."""
     base = subsample_classes(dataset, "base")
-    novel = subsample_classes(dataset, "novel")
     torch.manual_seed(run.train.seed)  # the initial state of every learnable module
     method = build_method(run.method, backbone, base.classnames, dataset.template, run.method_cfg)
     history = []
     if method.trainable:
-        feats = image_features(backbone, base, "train", views=run.views, seed=run.train.seed, cache_dir=cache_dir,
-                               progress=progress)
-        pick = few_shot(base.train, run.shots, run.train.seed)
-        index = {it: i for i, it in enumerate(base.train)}
-        idx = torch.tensor([index[it] for it in pick])
-        x = feats.features[..., idx, :]
-        y = feats.labels[idx]
+        x, y = few_shot_features(backbone, base, run.shots, run.train.seed, run.views, cache_dir, progress)
         history = train(method, x, y, run.train, out_dir=out_dir, resume=resume, progress=progress,
                         run_info={"dataset": dataset.name, "shots": run.shots, "views": run.views,
                                   "backbone": backbone.name})
-    split = run.eval_split
-    fb = image_features(backbone, base, split, cache_dir=cache_dir, progress=progress)
-    acc_base = accuracy(method, fb.features, fb.labels)
-    method.set_classnames(novel.classnames)
-    fn = image_features(backbone, novel, split, cache_dir=cache_dir, progress=progress)
-    acc_novel = accuracy(method, fn.features, fn.labels)
-    return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed, "base": round(acc_base, 2),
-            "novel": round(acc_novel, 2), "hm": round(harmonic_mean(acc_base, acc_novel), 2),
-            "history": history}
+    return method, history
+
+
+def evaluate_base_novel(method: PromptMethod, backbone: Backbone, dataset: ClassificationDataset, split: str = "test",
+                        cache_dir: str | Path | None = None, progress: bool = True) -> dict:
+    """Accuracy on the base and the novel classes of `dataset` and their harmonic mean (in percent)."""
+    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
+    acc = {}
+    for name, part in (("base", base), ("novel", novel)):
+        method.set_classnames(part.classnames)
+        f = image_features(backbone, part, split, cache_dir=cache_dir, progress=progress)
+        acc[name] = accuracy(method, f.features, f.labels)
+    method.set_classnames(base.classnames)
+    return {"base": round(acc["base"], 2), "novel": round(acc["novel"], 2),
+            "hm": round(harmonic_mean(acc["base"], acc["novel"]), 2)}
+
+
+def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
+    """Train on `shots` images per base class, evaluate on base and novel classes. Returns a result row."""
+    method, history = train_on_base(backbone, dataset, run, out_dir, cache_dir, resume, progress)
+    scores = evaluate_base_novel(method, backbone, dataset, run.eval_split, cache_dir, progress)
+    return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed, **scores, "history": history}
 
 
 def miniature_zero_shot(model=None, split: str = "val") -> dict:

@@ -40,6 +40,20 @@ class SeparableCritic(nn.Module):
         return self.g(x) @ self.h(y).T
 
 
+class DotCritic(nn.Module):
+    """f(x, y) = exp(s) x . y: only a temperature is learned, so the critic cannot absorb a drift of one
+    view (a rotation that keeps MI but loses the other view's geometry); it rewards aligned views."""
+
+    def __init__(self, dim_x: int, dim_y: int, hidden: int = 0, init_scale: float = 10.0):
+        super().__init__()
+        if dim_x != dim_y:
+            raise ValueError(f"the dot critic needs equal dimensions, got {dim_x} and {dim_y}")
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.log_scale.exp() * x @ y.T
+
+
 class ConcatCritic(nn.Module):
     """f(x, y) = MLP([x, y]): the most expressive critic, N^2 MLP passes."""
 
@@ -127,7 +141,7 @@ class JSD(MIEstimator):
 
 
 ESTIMATORS = {"infonce": InfoNCE, "jsd": JSD, "dv": DonskerVaradhan, "nwj": NWJ}
-CRITICS = {"separable": SeparableCritic, "concat": ConcatCritic}
+CRITICS = {"separable": SeparableCritic, "dot": DotCritic, "concat": ConcatCritic}
 
 
 def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "separable", hidden: int = 128,

@@ -1,4 +1,4 @@
-"""One trainer for every method: SGD + CoOp's schedule over cached image features.
+"""One trainer for every method: SGD + CoOp's schedule over cached image features (an MI critic gets its own Adam).
 
 Per epoch the batch order (and every random draw inside the loss, e.g. mixup) comes from a
 generator seeded by (seed, epoch), so a run resumed from its last epoch checkpoint finishes with
@@ -53,9 +53,16 @@ def epoch_order(cfg: TrainConfig, epoch: int, n: int, n_views: int = 1) -> tuple
 
 
 def build_optimizer(method: PromptMethod, cfg: TrainConfig) -> torch.optim.SGD:
-    """SGD with momentum over the method's trainable parameters (CoOp's optimiser)."""
-    params = [p for p in method.parameters() if p.requires_grad]
+    """SGD with momentum over the method's prompt parameters (CoOp's optimiser)."""
+    critic = {id(p) for p in method.critic_parameters()}
+    params = [p for p in method.parameters() if p.requires_grad and id(p) not in critic]
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def build_critic_optimizer(method: PromptMethod) -> torch.optim.Adam | None:
+    """Adam at a constant lr for an MI critic, which must track the prompt rather than follow its schedule."""
+    params = [p for p in method.critic_parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=method.cfg.critic_lr) if params else None
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -98,6 +105,8 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
     if n == 0:
         raise ValueError("no training samples")
     opt = build_optimizer(method, cfg)
+    critic_opt = build_critic_optimizer(method)
+    optimizers = [o for o in (opt, critic_opt) if o is not None]
     identity = {"train": asdict(cfg), "method": method.name, "method_cfg": asdict(method.cfg),
                 "classes": list(method.classnames), **(run_info or {})}
     out = Path(out_dir) if out_dir else None
@@ -114,6 +123,8 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
                                  f"({_diff(state['identity'], identity)}). Use a new output folder or drop --resume.")
         method.load_state_dict(state["method"])
         opt.load_state_dict(state["optimizer"])
+        if critic_opt is not None:
+            critic_opt.load_state_dict(state["critic_optimizer"])
         start_epoch = state["epoch"] + 1
         history = state["history"]
     elif log_path and log_path.exists():
@@ -148,14 +159,17 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
                                     f"Last finite values: {last_finite or 'none (first step)'}. "
                                     "Lower the learning rate or the MI weight, or check the input features.")
             last_finite = record
-            opt.zero_grad(set_to_none=True)
+            for o in optimizers:
+                o.zero_grad(set_to_none=True)
             if scaler:
                 scaler.scale(loss).backward()
-                scaler.step(opt)
+                for o in optimizers:
+                    scaler.step(o)
                 scaler.update()
             else:
                 loss.backward()
-                opt.step()
+                for o in optimizers:
+                    o.step()
             epoch_log.append(record)
         history += epoch_log
         mean = sum(r["loss"] for r in epoch_log) / len(epoch_log)
@@ -164,6 +178,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
             with open(log_path, "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in epoch_log)
             atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
+                        "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
                          "epoch": epoch, "history": history}, ckpt_path)
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:

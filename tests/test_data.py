@@ -50,7 +50,7 @@ def test_few_shot_warns_and_uses_all_when_short():
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(ValueError, match="mini_shapes.*OxfordPets"):
+    with pytest.raises(ValueError, match="mini_toys.*OxfordPets"):
         resolve_dataset_names(["CIFAR-10"])
     with pytest.raises(ValueError, match="valid"):
         load_dataset("nope")
@@ -127,3 +127,15 @@ def test_torchvision_dtd_layout(tmp_path):
     assert ds.classnames == tuple(classes) and ds.template == "{} texture."
     assert [it.label for it in ds.test] == [0, 1, 2]
     assert ds.load_image(ds.test[1]).size == (8, 8)
+
+
+def test_miniature_families_split_into_base_and_novel():
+    """Each miniature dataset keeps its own label order: one family of classes is base, the other novel."""
+    from dpt.data import MINIATURE_DATASETS, load_miniature
+    for name in MINIATURE_DATASETS:
+        ds = load_miniature(name, per_class={"train": 1, "val": 1, "test": 1})
+        base, novel = subsample_classes(ds, "base"), subsample_classes(ds, "novel")
+        assert len(ds.classnames) >= 20
+        assert len({c.split()[-1] for c in base.classnames}) == 1
+        assert len({c.split()[-1] for c in novel.classnames}) == 1
+        assert base.classnames[0].split()[-1] != novel.classnames[0].split()[-1]

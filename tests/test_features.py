@@ -10,7 +10,7 @@ from dpt.data.dataset import subsample_classes
 
 @pytest.fixture
 def small():
-    return subsample_classes(load_miniature("mini_shapes", per_class={"train": 2, "val": 1, "test": 1}), "base")
+    return subsample_classes(load_miniature("mini_toys", per_class={"train": 2, "val": 1, "test": 1}), "base")
 
 
 def test_cache_hit_and_changed_key_recomputes(mini_random, small, tmp_path, monkeypatch):

@@ -36,3 +36,18 @@ def test_estimator_rejects_single_pair_and_unknown_names():
         est(torch.zeros(1, 3), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="infonce"):
         make_estimator("mutual", 3, 3)
+
+
+def test_dot_critic_bounds_mi_and_rewards_aligned_views_only():
+    """The dot critic is a valid (looser) InfoNCE bound, and unlike an MLP critic it cannot follow a
+    rotated view: its score drops when one view is rotated, though the MI is unchanged."""
+    est = fit_on_gaussians("infonce", 1.0, dim=2, steps=300, batch=128, critic="dot", lr=3e-2)
+    assert 0.3 < est < 1.0 + 0.1
+    torch.manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(64, 8), dim=-1)
+    rotation = torch.linalg.qr(torch.randn(8, 8))[0]
+    dot = make_estimator("infonce", 8, 8, critic="dot")
+    aligned, rotated = float(dot(x, x)[1]), float(dot(x, x @ rotation)[1])
+    assert aligned > rotated + 1.0
+    with pytest.raises(ValueError, match="equal dimensions"):
+        make_estimator("infonce", 8, 4, critic="dot")

@@ -104,3 +104,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     a, b = json.loads(ref.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
     assert a["losses"] == b["losses"]
     assert a["text"] == b["text"]
+
+
+def test_mi_critic_has_its_own_optimiser_and_learns(miniclip):
+    """The critic is trained by Adam, not the prompt's SGD (whose warm-up lr of 1e-5 left it untrained)."""
+    from dpt.trainer import build_critic_optimizer, build_optimizer
+    x, y = _data(miniclip)
+    torch.manual_seed(0)
+    m = build_method("dpt", miniclip, CLASSES, "a photo of a {}.", MethodConfig(critic="separable", mi_weight=1.0))
+    cfg = TrainConfig(epochs=10, batch_size=8, seed=1)
+    sgd_params = {id(p) for g in build_optimizer(m, cfg).param_groups for p in g["params"]}
+    critic_params = {id(p) for p in m.mi.parameters()}
+    assert critic_params and not sgd_params & critic_params
+    assert {id(p) for g in build_critic_optimizer(m).param_groups for p in g["params"]} == critic_params
+    hist = train(m, x, y, cfg, progress=False)
+    # under the shared SGD this stayed at ~0.001 nats; with Adam it climbs from 0 within 40 steps
+    assert hist[-1]["mi"] > 0.2 and hist[-1]["mi"] > hist[0]["mi"] + 0.2, (hist[0]["mi"], hist[-1]["mi"])

@@ -18,7 +18,7 @@ def test_miniature_datasets_have_the_benchmark_shape():
     vocabularies = set()
     for name in MINIATURE_DATASETS:
         ds = load_miniature(name)
-        assert ds.num_classes >= 20 and list(ds.classnames) == sorted(ds.classnames)
+        assert ds.num_classes >= 20 and len(set(ds.classnames)) == ds.num_classes
         assert len(ds.train) and len(ds.val) and len(ds.test)
         assert "{}" in ds.template
         assert subsample_classes(ds, "novel").num_classes >= 10

@@ -1,18 +1,24 @@
 """Downstream classification datasets drawn from ShapeWorld (the offline miniature benchmark).
 
 Each dataset has its own label vocabulary, rendering style and hand-crafted template, and the same
-`ClassificationDataset` interface as the real benchmarks. The design puts real prompt-tuning levers
-in each task (see README, "The miniature"):
+`ClassificationDataset` interface as the real benchmarks. Every image shows the class's object and,
+often, a distractor object; the label names the object's colour, never its attributes. Each dataset
+has two families of classes that are photographed differently, and its own label order puts one
+family first, so the base classes (first half) are one family and the novel classes the other, the
+way ImageNet's base half is mostly animals and its novel half mostly artefacts:
 
-* mini_shapes: 24 shapes drawn as *sketches*. The template says "a photo of"; captions in
-  pretraining name the style, so a learned context can find "sketch" and the template cannot.
-* mini_toys: 40 colour-shape toys photographed among *small distractors*. "a photo of a red star"
-  also matches a small red star in the corner; a learned context can find "big".
-* mini_paints: 24 light/dark colours in *pixel art*, any shape: fine-grained colour naming in a
-  style the template does not mention.
+* mini_toys (photo): base "red balloon" = a BIG object among small distractors; novel "red bead" =
+  a SMALL object, sometimes beside a big distractor. Captions in pretraining say "big"/"small".
+* mini_paints (photo): base "red ink" = a DARK object beside a light one; novel "red chalk" = a LIGHT
+  object beside a dark one. Captions say "dark"/"light".
+* mini_stamps (pixel art): base "red stamp" = a DARK object beside a plain-coloured one; novel
+  "red sticker" = a plain object beside a dark one.
 
-Labels are the alphabetically sorted class names, as in the real benchmarks, so the base/novel
-split (first half base) falls where the alphabet puts it.
+The neutral template ("a photo of a red balloon.") does not say which object is meant, so zero-shot
+CLIP is middling on both halves. A context learned on base classes finds the word that resolves
+base ambiguity ("big", "dark") and applies it to novel classes too, where it points at the
+distractor: the soft prompt has absorbed base-specific context, which is how CoOp loses novel
+accuracy. A method that keeps the soft prompt informative about the hand-crafted one should not.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from functools import partial
 import numpy as np
 
 from .dataset import ClassificationDataset, Item
-from .world import COLOURS, SHAPES, SceneSampler, render
+from .world import COLOURS, SceneSampler, render
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -35,38 +41,34 @@ class MiniatureSpec:
     template: str
     sampler: SceneSampler
     per_class: dict[str, int] = field(default_factory=lambda: {"train": 24, "val": 12, "test": 40})
+    sort_labels: bool = True  # labels = sorted class names; False keeps the dataset's own order (`classes`)
 
 
-def _toy_classes(n: int = 40, seed: int = 7) -> dict[str, dict]:
-    rng = np.random.default_rng(seed)
-    pairs = [(c, s) for c in COLOURS for s in SHAPES]
-    chosen = rng.choice(len(pairs), size=n, replace=False)
-    return {f"{pairs[i][0]} {pairs[i][1]}": {"colour": pairs[i][0], "shape": pairs[i][1], "shade": "plain"}
-            for i in chosen}
+def _family(noun: str, **attrs) -> dict[str, dict]:
+    """One class per colour, "<colour> <noun>", with `attrs` fixed for the object and its distractors."""
+    return {f"{c} {noun}": {"colour": c, **attrs} for c in COLOURS}
 
 
-MINIATURE_SPECS: dict[str, MiniatureSpec] = {
-    "mini_shapes": MiniatureSpec(
-        name="mini_shapes", seed=101,
-        classes={s: {"shape": s} for s in SHAPES},
-        template="a photo of a {}.",
-        sampler=SceneSampler(styles=("sketch",), shades=("plain",), shade_p=None, sizes=("big",),
-                             max_distractors=1, p_distractor=0.3),
-    ),
-    "mini_toys": MiniatureSpec(
-        name="mini_toys", seed=202,
-        classes=_toy_classes(),
-        template="a photo of a {}.",
-        sampler=SceneSampler(styles=("photo",), shades=("plain",), shade_p=None, sizes=("big",),
-                             max_distractors=2, p_distractor=0.8),
-    ),
-    "mini_paints": MiniatureSpec(
-        name="mini_paints", seed=303,
-        classes={f"{shade} {c}": {"colour": c, "shade": shade} for c in COLOURS for shade in ("light", "dark")},
-        template="a photo of a {} object.",
-        sampler=SceneSampler(styles=("pixel",), sizes=("big",), max_distractors=1, p_distractor=0.3),
-    ),
-}
+def _two_families(name: str, seed: int, template: str, style: str, base: dict, novel: dict, **sampler) -> MiniatureSpec:
+    """A dataset whose label order puts the `base` family first (base half) and `novel` second."""
+    return MiniatureSpec(name=name, seed=seed, classes={**base, **novel}, template=template,
+                         sampler=SceneSampler(styles=(style,), **sampler), sort_labels=False)
+
+
+MINIATURE_SPECS: dict[str, MiniatureSpec] = {s.name: s for s in (
+    _two_families("mini_toys", 521, "a photo of a {}.", "photo",
+                  _family("balloon", size="big", shade="plain"),
+                  _family("bead", size="small", shade="plain", distractor_size="big", p_distractor=0.3),
+                  max_distractors=2, p_distractor=0.8),
+    _two_families("mini_paints", 512, "a photo of {}.", "photo",
+                  _family("ink", shade="dark", size="big", distractor_size="big", distractor_shade="light"),
+                  _family("chalk", shade="light", size="big", distractor_size="big", distractor_shade="dark"),
+                  max_distractors=1, p_distractor=0.6),
+    _two_families("mini_stamps", 513, "pixel art of a {}.", "pixel",
+                  _family("stamp", shade="dark", size="big", distractor_size="big", distractor_shade="plain"),
+                  _family("sticker", shade="plain", size="big", distractor_size="big", distractor_shade="dark"),
+                  max_distractors=1, p_distractor=0.7),
+)}
 MINIATURE_DATASETS = tuple(MINIATURE_SPECS)
 
 
@@ -86,7 +88,7 @@ def load_miniature(name: str, per_class: dict[str, int] | None = None) -> Classi
         raise ValueError(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_DATASETS)}")
     spec = MINIATURE_SPECS[name]
     counts = {**spec.per_class, **(per_class or {})}
-    classnames = tuple(sorted(spec.classes))
+    classnames = tuple(sorted(spec.classes) if spec.sort_labels else spec.classes)
     splits = {}
     for split, n in counts.items():
         items, index = [], 0

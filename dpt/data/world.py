@@ -262,7 +262,7 @@ class SceneSampler:
     p_distractor: float = 0.5  # probability of each of the max_distractors slots being filled
     distractor_size: str = "small"
     noise: tuple[float, float] = (2.0, 10.0)
-    fixed: dict = field(default_factory=dict)  # attribute -> value for the main object
+    fixed: dict = field(default_factory=dict)  # attribute -> value for the main object (or distractor_size/_shade, p_distractor)
 
     def sample(self, rng: np.random.Generator, **main_attrs) -> Scene:
         attrs = dict(self.fixed)
@@ -280,7 +280,7 @@ class SceneSampler:
         distractors = []
         used = {main.position}
         for _ in range(self.max_distractors):
-            if rng.random() >= self.p_distractor:
+            if rng.random() >= attrs.get("p_distractor", self.p_distractor):
                 continue
             free = [p for p in POSITIONS if p not in used and p != "center"]
             pos = str(rng.choice(free))
@@ -289,7 +289,8 @@ class SceneSampler:
             while (shape, colour) == (main.shape, main.colour):
                 shape, colour = str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))
             distractors.append(WorldObject(
-                shape=shape, colour=colour, shade="plain", size=self.distractor_size, position=pos,
+                shape=shape, colour=colour, shade=attrs.get("distractor_shade", "plain"),
+                size=attrs.get("distractor_size", self.distractor_size), position=pos,
                 jitter=tuple(float(v) for v in rng.uniform(-0.04, 0.04, size=2)),
                 rotation=float(rng.uniform(-12, 12)), scale=float(rng.uniform(0.8, 1.1)),
             ))
