@@ -41,8 +41,8 @@ from dpt.trainer import TrainConfig, build_optimizer, epoch_order, lr_at, train 
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
 PROFILES = {
-    "miniclip": dict(pretrained="default", classes=20, shots=16, batch_size=32, steps=40),
-    "ViT-B-16": dict(pretrained=None, classes=20, shots=2, batch_size=8, steps=5),
+    "miniclip": dict(pretrained="default", classes=12, shots=16, batch_size=32, steps=40),
+    "ViT-B-16": dict(pretrained=None, classes=12, shots=2, batch_size=8, steps=5),
 }
 
 

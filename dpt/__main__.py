@@ -33,6 +33,9 @@ def course(argv) -> None:
     from nbclient import NotebookClient
     from tqdm.auto import tqdm
 
+    if argv and argv[0].startswith("-"):
+        print("usage: python -m dpt course [FOLDER]   (default: notebooks/)")
+        return
     folder = Path(argv[0]) if argv else Path("notebooks")
     books = sorted(folder.glob("*.ipynb"))
     if not books:
