@@ -6,6 +6,7 @@
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
 """
 import sys
+import time
 
 
 def info() -> None:
@@ -41,7 +42,6 @@ def course(argv) -> None:
     if not books:
         print(f"no notebooks in {folder}/ yet; the environment check above is the whole course for now")
         return
-    import time
     start = time.time()
     for path in tqdm(books, desc="notebooks"):
         t0 = time.time()

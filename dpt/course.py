@@ -44,6 +44,10 @@ class Profile:
         from .data import load_dataset
         return load_dataset(name or self.datasets[0], root=os.environ.get("DPT_DATA"))
 
+    def results_file(self, stem: str) -> Path:
+        """results/<stem>.json for the miniature, results/<stem>_real.json for the real profile."""
+        return ROOT / "results" / (f"{stem}.json" if self.name == "miniature" else f"{stem}_real.json")
+
     def savefig(self, fig, name: str) -> Path:
         """Save a figure as figures/<name>.png (the README shows these)."""
         self.figures.mkdir(parents=True, exist_ok=True)

@@ -37,11 +37,10 @@ SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 class MiniatureSpec:
     name: str
     seed: int
-    classes: dict[str, dict]  # class name -> attributes fixed for the main object
+    classes: dict[str, dict]  # class name -> attributes fixed for its scenes; dict order = label order
     template: str
     sampler: SceneSampler
     per_class: dict[str, int] = field(default_factory=lambda: {"train": 24, "val": 12, "test": 40})
-    sort_labels: bool = True  # labels = sorted class names; False keeps the dataset's own order (`classes`)
 
 
 def _family(noun: str, **attrs) -> dict[str, dict]:
@@ -52,7 +51,7 @@ def _family(noun: str, **attrs) -> dict[str, dict]:
 def _two_families(name: str, seed: int, template: str, style: str, base: dict, novel: dict, **sampler) -> MiniatureSpec:
     """A dataset whose label order puts the `base` family first (base half) and `novel` second."""
     return MiniatureSpec(name=name, seed=seed, classes={**base, **novel}, template=template,
-                         sampler=SceneSampler(styles=(style,), **sampler), sort_labels=False)
+                         sampler=SceneSampler(styles=(style,), **sampler))
 
 
 MINIATURE_SPECS: dict[str, MiniatureSpec] = {s.name: s for s in (
@@ -88,7 +87,7 @@ def load_miniature(name: str, per_class: dict[str, int] | None = None) -> Classi
         raise ValueError(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_DATASETS)}")
     spec = MINIATURE_SPECS[name]
     counts = {**spec.per_class, **(per_class or {})}
-    classnames = tuple(sorted(spec.classes) if spec.sort_labels else spec.classes)
+    classnames = tuple(spec.classes)  # the dataset's own label order (base family first)
     splits = {}
     for split, n in counts.items():
         items, index = [], 0
