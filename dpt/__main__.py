@@ -8,6 +8,8 @@
 import sys
 import time
 
+from .errors import BadInput, run_cli
+
 
 def info() -> None:
     import platform
@@ -38,10 +40,12 @@ def course(argv) -> None:
         print("usage: python -m dpt course [FOLDER]   (default: notebooks/)")
         return
     folder = Path(argv[0]) if argv else Path("notebooks")
+    if not folder.is_dir():
+        raise BadInput(f"notebook folder {folder} does not exist; run from the repository root or pass the "
+                       "folder that holds the course notebooks")
     books = sorted(folder.glob("*.ipynb"))
     if not books:
-        print(f"no notebooks in {folder}/ yet; the environment check above is the whole course for now")
-        return
+        raise BadInput(f"no notebooks (*.ipynb) in {folder}; pass the folder that holds the course notebooks")
     start = time.time()
     for path in tqdm(books, desc="notebooks"):
         t0 = time.time()
@@ -53,6 +57,10 @@ def course(argv) -> None:
 
 
 def main() -> None:
+    run_cli(dispatch)  # bad input: one line, no traceback, exit status 2
+
+
+def dispatch() -> None:
     cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
     if cmd == "base2novel":
         from .base2novel import main as run

@@ -22,6 +22,7 @@ from open_clip import CLIP
 from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 from torchvision import transforms as T
 
+from .errors import BadInput, DptError
 from .text_encoder import TextEncoder
 
 ASSETS = Path(__file__).parent / "assets"
@@ -38,7 +39,7 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class BackboneUnavailable(RuntimeError):
+class BackboneUnavailable(DptError, RuntimeError):
     """The requested weights cannot be loaded here; the message says what to do."""
 
 
@@ -50,6 +51,8 @@ class Backbone:
     train_preprocess: Callable  # PIL image -> tensor, random crop + flip (for augmented views)
     tokenizer: Callable
     text_encoder: TextEncoder
+    weights: str = ""  # where the weights came from: an open_clip tag, a file path, or "random-init"
+    _fingerprint: str | None = None  # sha256 of the weights, computed once (identity.weights_fingerprint)
 
     @property
     def device(self) -> torch.device:
@@ -85,7 +88,7 @@ def available_backbones() -> list[str]:
 def tokenize(tokenizer, texts: list[str], context_length: int) -> torch.Tensor:
     """Tokenize, refusing (never truncating) texts that do not fit the context with SOT/EOT."""
     if len(texts) == 0:
-        raise ValueError("no texts to tokenize (empty class list?)")
+        raise BadInput("no texts to tokenize (empty class list?)")
     too_long = []
     for t in texts:
         n = len(tokenizer.encode(t)) if hasattr(tokenizer, "encode") else None
@@ -93,7 +96,7 @@ def tokenize(tokenizer, texts: list[str], context_length: int) -> torch.Tensor:
             too_long.append((t, n + 2))
     if too_long:
         listing = "; ".join(f"{t!r} needs {n} tokens" for t, n in too_long[:5])
-        raise ValueError(
+        raise BadInput(
             f"{len(too_long)} prompt(s) do not fit the text context of {context_length} tokens: {listing}. "
             "Shorten the class name(s) or the template; dpt never truncates silently.")
     return tokenizer(texts, context_length=context_length)
@@ -147,7 +150,9 @@ def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True)
         try:
             model.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as e:
-            raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture: {e}") from e
+            raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture "
+                                      f"({str(e).splitlines()[0][:200]}); pass a checkpoint written by "
+                                      "`python -m dpt.pretrain`") from e
     return model
 
 
@@ -194,6 +199,11 @@ def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Ca
     except BackboneUnavailable:
         raise
     except Exception as e:
+        if looks_like_file:
+            raise BackboneUnavailable(
+                f"checkpoint {pretrained} does not fit open_clip's {name} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200]}). Is it a checkpoint of another model? A miniclip checkpoint "
+                f"goes with --backbone miniclip.") from e
         raise BackboneUnavailable(
             f"could not load weights {pretrained!r} for {name} ({type(e).__name__}: {e}).\n"
             "What to do: (1) go online once so open_clip can download and cache them; or (2) download the "
@@ -213,15 +223,19 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
       miniclip.
     """
     if name == MINICLIP_NAME:
+        if pretrained not in (None, "default"):
+            checkpoint = checkpoint or pretrained  # a checkpoint path, e.g. from `python -m dpt.pretrain --out`
         model = load_miniclip(checkpoint, pretrained=pretrained is not None)
         train_pre, val_pre = miniclip_transforms(MINICLIP_CFG["vision_cfg"]["image_size"])
+        weights = "random-init" if pretrained is None else str(checkpoint or MINICLIP_CHECKPOINT)
     elif name in open_clip.list_models():
         tag = "openai" if pretrained == "default" else pretrained
         model, train_pre, val_pre = _load_open_clip(name, tag, device)
+        weights = "random-init" if tag is None else tag
     else:
-        raise ValueError(f"unknown backbone {name!r}; valid names: {MINICLIP_NAME}, "
+        raise BadInput(f"unknown backbone {name!r}; valid names: {MINICLIP_NAME}, "
                          f"{', '.join(open_clip.list_models())}")
     model = _freeze(model.to(device))
     tokenizer = open_clip.get_tokenizer("ViT-B-16" if name == MINICLIP_NAME else name)
     return Backbone(name=name, model=model, preprocess=val_pre, train_preprocess=train_pre,
-                    tokenizer=tokenizer, text_encoder=TextEncoder(model))
+                    tokenizer=tokenizer, text_encoder=TextEncoder(model), weights=weights)

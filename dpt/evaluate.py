@@ -8,8 +8,8 @@ import torch
 
 from .backbones import Backbone
 from .data.dataset import ClassificationDataset, few_shot, subsample_classes
-from .features import image_features
-from .methods import MethodConfig, PromptMethod, build_method
+from .features import FeatureSet, image_features
+from .methods import METHODS, MethodConfig, PromptMethod, build_method
 from .trainer import TrainConfig, train
 
 
@@ -43,50 +43,108 @@ class RunConfig:
 
 
 def few_shot_features(backbone: Backbone, base: ClassificationDataset, shots: int, seed: int, views: int = 0,
-                      cache_dir: str | Path | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class."""
-    feats = image_features(backbone, base, "train", views=views, seed=seed, cache_dir=cache_dir, progress=progress)
+                      cache_dir: str | Path | None = None, progress: bool = True,
+                      train: FeatureSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class.
+    `train`: the already encoded train split of `base` (else it is encoded, through the cache)."""
+    feats = train or image_features(backbone, base, "train", views=views, seed=seed, cache_dir=cache_dir,
+                                    progress=progress)
     index = {it: i for i, it in enumerate(base.train)}
-    idx = torch.tensor([index[it] for it in few_shot(base.train, shots, seed)])
+    idx = torch.tensor([index[it] for it in few_shot(base.train, shots, seed)], dtype=torch.long)
     return feats.features[..., idx, :], feats.labels[idx]
+
+
+@dataclass
+class TrialInputs:
+    """Everything one base-to-novel run reads, as tensors and names: a worker needs nothing else."""
+    classnames_base: tuple[str, ...]
+    classnames_novel: tuple[str, ...]
+    template: str
+    train_x: torch.Tensor | None  # few-shot features of the base classes (None: nothing to train)
+    train_y: torch.Tensor | None
+    base: FeatureSet | None  # evaluation split, base classes (None: train only)
+    novel: FeatureSet | None  # evaluation split, novel classes
+
+
+def eval_features(backbone: Backbone, dataset: ClassificationDataset, split: str, cache_dir=None,
+                  progress: bool = True) -> tuple[FeatureSet, FeatureSet]:
+    """Features of the evaluation split's base and novel images (encoded once per dataset)."""
+    return tuple(image_features(backbone, subsample_classes(dataset, part), split, cache_dir=cache_dir,
+                                progress=progress) for part in ("base", "novel"))
+
+
+def trial_inputs(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, cache_dir=None,
+                 progress: bool = True, evaluation: tuple[FeatureSet, FeatureSet] | None = None,
+                 train: FeatureSet | None = None, evaluate: bool = True) -> TrialInputs:
+    """Encode (or take) every feature the run reads, before any training: a bad image stops it here."""
+    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
+    f_base = f_novel = None
+    if evaluate:
+        f_base, f_novel = evaluation or eval_features(backbone, dataset, run.eval_split, cache_dir, progress)
+    x = y = None
+    if METHODS[run.method].learns:
+        x, y = few_shot_features(backbone, base, run.shots, run.train.seed, run.views, cache_dir, progress, train)
+    return TrialInputs(base.classnames, novel.classnames, dataset.template, x, y, f_base, f_novel)
+
+
+def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: str | Path | None = None,
+              resume: bool = False, progress: bool = True, run_info: dict | None = None) -> dict:
+    """Train `run.method` on the base classes' shots, then score base and novel. Returns scores and history."""
+    torch.manual_seed(run.train.seed)  # the initial state of every learnable module
+    method = build_method(run.method, backbone, inputs.classnames_base, inputs.template, run.method_cfg)
+    history = []
+    if method.trainable:
+        history = train(method, inputs.train_x, inputs.train_y, run.train, out_dir=out_dir, resume=resume,
+                        progress=progress, run_info=run_info)
+    if inputs.base is None:
+        return {"history": history, "model": method}
+    acc = {}
+    for name, names, feats in (("base", inputs.classnames_base, inputs.base), ("novel", inputs.classnames_novel,
+                                                                             inputs.novel)):
+        method.set_classnames(names)
+        acc[name] = accuracy(method, feats.features, feats.labels)
+    method.set_classnames(inputs.classnames_base)
+    return {**_scores(acc), "history": history, "model": method}
+
+
+def _scores(acc: dict) -> dict:
+    return {"base": round(acc["base"], 2), "novel": round(acc["novel"], 2),
+            "hm": round(harmonic_mean(acc["base"], acc["novel"]), 2)}
 
 
 def train_on_base(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
                   cache_dir: str | Path | None = None, resume: bool = False,
                   progress: bool = True) -> tuple[PromptMethod, list[dict]]:
     """Build `run.method` for the base classes and train it on `shots` images per base class."""
-    base = subsample_classes(dataset, "base")
-    torch.manual_seed(run.train.seed)  # the initial state of every learnable module
-    method = build_method(run.method, backbone, base.classnames, dataset.template, run.method_cfg)
-    history = []
-    if method.trainable:
-        x, y = few_shot_features(backbone, base, run.shots, run.train.seed, run.views, cache_dir, progress)
-        history = train(method, x, y, run.train, out_dir=out_dir, resume=resume, progress=progress,
-                        run_info={"dataset": dataset.name, "shots": run.shots, "views": run.views,
-                                  "backbone": backbone.name})
-    return method, history
+    inputs = trial_inputs(backbone, dataset, run, cache_dir, progress, evaluate=False)
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=_run_info(dataset, run, backbone))
+    return out["model"], out["history"]
+
+
+def _run_info(dataset, run, backbone) -> dict:
+    return {"dataset": dataset.name, "shots": run.shots, "views": run.views, "backbone": backbone.name}
 
 
 def evaluate_base_novel(method: PromptMethod, backbone: Backbone, dataset: ClassificationDataset, split: str = "test",
                         cache_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Accuracy on the base and the novel classes of `dataset` and their harmonic mean (in percent)."""
-    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
     acc = {}
-    for name, part in (("base", base), ("novel", novel)):
+    for (name, part), feats in zip((("base", subsample_classes(dataset, "base")),
+                                    ("novel", subsample_classes(dataset, "novel"))),
+                                   eval_features(backbone, dataset, split, cache_dir, progress)):
         method.set_classnames(part.classnames)
-        f = image_features(backbone, part, split, cache_dir=cache_dir, progress=progress)
-        acc[name] = accuracy(method, f.features, f.labels)
-    method.set_classnames(base.classnames)
-    return {"base": round(acc["base"], 2), "novel": round(acc["novel"], 2),
-            "hm": round(harmonic_mean(acc["base"], acc["novel"]), 2)}
+        acc[name] = accuracy(method, feats.features, feats.labels)
+    method.set_classnames(subsample_classes(dataset, "base").classnames)
+    return _scores(acc)
 
 
 def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
                   cache_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
     """Train on `shots` images per base class, evaluate on base and novel classes. Returns a result row."""
-    method, history = train_on_base(backbone, dataset, run, out_dir, cache_dir, resume, progress)
-    scores = evaluate_base_novel(method, backbone, dataset, run.eval_split, cache_dir, progress)
-    return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed, **scores, "history": history}
+    inputs = trial_inputs(backbone, dataset, run, cache_dir, progress)
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=_run_info(dataset, run, backbone))
+    out.pop("model")
+    return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed, **out}
 
 
 def miniature_zero_shot(model=None, split: str = "val") -> dict:

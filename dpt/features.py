@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone
 from .data.dataset import ClassificationDataset, Item
+from .identity import weights_fingerprint
 
 
 def default_cache_dir() -> Path:
@@ -29,16 +31,6 @@ def default_cache_dir() -> Path:
 class FeatureSet:
     features: torch.Tensor  # [N, D] L2-normalised, float32 (or [V, N, D] for several views)
     labels: torch.Tensor  # [N]
-
-
-def backbone_fingerprint(backbone: Backbone) -> str:
-    """Hash of the backbone's name and weights (a strided sample of every tensor keeps it cheap)."""
-    h = hashlib.sha256(backbone.name.encode())
-    for k, v in backbone.model.state_dict().items():
-        flat = v.detach().flatten()
-        sample = flat[:: max(1, flat.numel() // 64)][:64].float().cpu()
-        h.update(k.encode() + str(tuple(v.shape)).encode() + sample.numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def cache_key(**parts) -> str:
@@ -80,7 +72,7 @@ def image_features(backbone: Backbone, dataset: ClassificationDataset, split: st
     """
     items = dataset.split(split)
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
-    key = cache_key(backbone=backbone_fingerprint(backbone), dataset=dataset.fingerprint(split), views=views,
+    key = cache_key(backbone=weights_fingerprint(backbone), dataset=dataset.fingerprint(split), views=views,
                     seed=seed if views else None,
                     transform=repr(backbone.train_preprocess if views else backbone.preprocess))
     path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{dataset.subset}-{split}-{key}.pt"
@@ -104,5 +96,9 @@ def image_features(backbone: Backbone, dataset: ClassificationDataset, split: st
         torch.random.set_rng_state(rng_state)
         feats = torch.stack(stacked)
     if use_cache:
-        atomic_save({"features": feats, "labels": labels}, path)
+        try:
+            atomic_save({"features": feats, "labels": labels}, path)
+        except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
+            warnings.warn(f"cannot write the feature cache at {path.parent} ({e.strerror or e}); running without "
+                          "it. Set DPT_CACHE (or --cache-dir) to a writable folder to keep features.", stacklevel=2)
     return FeatureSet(feats, labels)

@@ -8,7 +8,7 @@ dpt       L = CE(real + class-wise mixup) - lambda_mi * MI(t_soft ; t_hand)   (t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -17,7 +17,8 @@ from torch import nn
 
 from .augment import classwise_mixup
 from .backbones import Backbone
-from .mi import make_estimator
+from .config import check, from_dict
+from .mi import CRITICS, ESTIMATORS, make_estimator
 from .prompts import SoftPromptLearner, hand_crafted_features
 
 
@@ -41,18 +42,33 @@ class MethodConfig:
     critic_lr: float = 1e-3  # the MI critic's own Adam (constant lr), separate from the prompt's SGD
     ensemble: float = 0.0  # inference: weight of the hand-crafted logits (0 = soft view only)
 
+    def __post_init__(self):
+        check(self.n_ctx >= 1, f"n_ctx must be at least 1, got {self.n_ctx}")
+        check(self.class_position in ("end", "middle", "front"),
+              f"class_position must be end, middle or front, got {self.class_position!r}")
+        check(self.mi_estimator in ESTIMATORS, f"unknown mi_estimator {self.mi_estimator!r}; valid: {', '.join(ESTIMATORS)}")
+        check(self.critic in CRITICS, f"unknown critic {self.critic!r}; valid: {', '.join(CRITICS)}")
+        check(self.mixup in ("across", "within", "none"), f"mixup must be across, within or none, got {self.mixup!r}")
+        check(min(self.kg_weight, self.mi_weight, self.critic_lr) >= 0 and self.mixup_alpha > 0,
+              "kg_weight, mi_weight and critic_lr must be >= 0 and mixup_alpha > 0")
+        check(0 <= self.ensemble <= 1, f"ensemble must be in [0, 1], got {self.ensemble}")
+        check(self.meta_hidden_ratio >= 1 and self.critic_hidden >= 1, "hidden sizes must be positive")
+
     @classmethod
     def from_dict(cls, d: dict) -> "MethodConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown method option(s) {sorted(unknown)}; valid: {sorted(known)}")
-        return cls(**d)
+        return from_dict(cls, d, "method")
+
+    def fields_for(self, method: str) -> dict:
+        """The options `method` reads (what its results depend on), for the run identity."""
+        return {k: getattr(self, k) for k in METHODS[method].config_fields}
 
 
 class PromptMethod(nn.Module):
     """A method = text features for the current classes (+ a training loss)."""
     name = "base"
+    config_fields: tuple[str, ...] = ()  # the MethodConfig fields this method reads
+    train_defaults: dict = {}  # TrainConfig overrides this method needs (on top of the profile's)
+    learns = True  # False for methods with nothing to train (they need no training features)
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
         super().__init__()
@@ -87,10 +103,12 @@ class PromptMethod(nn.Module):
 
 class ZeroShotCLIP(PromptMethod):
     name = "zeroshot"
+    learns = False
 
 
 class CoOp(PromptMethod):
     name = "coop"
+    config_fields = ("n_ctx", "ctx_init", "class_specific", "class_position")
 
     def __init__(self, backbone, classnames, template, cfg):
         c = cfg
@@ -117,6 +135,7 @@ class CoOp(PromptMethod):
 
 class KgCoOp(CoOp):
     name = "kgcoop"
+    config_fields = (*CoOp.config_fields, "kg_weight")
 
     def loss(self, image_features, labels):
         soft = self.soft_features()
@@ -128,6 +147,8 @@ class KgCoOp(CoOp):
 class CoCoOp(CoOp):
     """Conditional CoOp: a meta-net turns each image feature into a shift of the context vectors."""
     name = "cocoop"
+    config_fields = (*CoOp.config_fields, "meta_hidden_ratio")
+    train_defaults = {"batch_size": 8}  # one prompt set per image: small batches, as in CoCoOp
 
     def __init__(self, backbone, classnames, template, cfg):
         super().__init__(backbone, classnames, template, cfg)
@@ -165,6 +186,8 @@ class DualViewPrompt(CoOp):
     stays near zero, so the MI term would do nothing.
     """
     name = "dpt"
+    config_fields = (*CoOp.config_fields, "mi_weight", "mi_estimator", "critic", "critic_hidden", "mixup",
+                     "mixup_alpha", "mixup_in_mi", "critic_lr", "ensemble")
 
     def __init__(self, backbone, classnames, template, cfg):
         super().__init__(backbone, classnames, template, cfg)
@@ -205,8 +228,11 @@ class DualViewPrompt(CoOp):
 METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, DualViewPrompt)}
 
 
+def check_method(name: str) -> None:
+    check(name in METHODS, f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+
+
 def build_method(name: str, backbone: Backbone, classnames: Sequence[str], template: str,
                  cfg: MethodConfig | None = None) -> PromptMethod:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    check_method(name)
     return METHODS[name](backbone, classnames, template, cfg or MethodConfig())

@@ -144,7 +144,7 @@ ESTIMATORS = {"infonce": InfoNCE, "jsd": JSD, "dv": DonskerVaradhan, "nwj": NWJ}
 CRITICS = {"separable": SeparableCritic, "dot": DotCritic, "concat": ConcatCritic}
 
 
-def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "separable", hidden: int = 128,
+def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "dot", hidden: int = 128,
                    **critic_kwargs) -> MIEstimator:
     if name not in ESTIMATORS:
         raise ValueError(f"unknown MI estimator {name!r}; valid: {', '.join(ESTIMATORS)}")

@@ -1,6 +1,8 @@
 """Pretrain the offline miniature CLIP (`miniclip`) on ShapeWorld image-caption pairs.
 
-    python -m dpt.pretrain --steps 3000 --out dpt/assets/miniclip.pt
+    python -m dpt.pretrain --steps 3000 --out ~/miniclip/miniclip.pt
+
+(`--out` is required; the package's own assets are refused unless `--force`.)
 
 Renders a corpus of random scenes once, then trains open_clip's CLIP with the symmetric
 contrastive (InfoNCE) loss, drawing a fresh random caption for every image at every step, the way
@@ -23,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .backbones import MINICLIP_CFG, OPENAI_MEAN, OPENAI_STD, build_miniclip, tokenize
+from .errors import BadInput, run_cli
+from .backbones import ASSETS, MINICLIP_CFG, OPENAI_MEAN, OPENAI_STD, build_miniclip, tokenize
 from .text_encoder import TextEncoder
 from .data.world import COLOURS, SHAPES, SceneSampler, caption, render
 
@@ -179,6 +182,15 @@ def _add_evaluations(record: dict, model) -> None:
         record["zero_shot_error"] = repr(e)
 
 
+def check_out(out: Path, force: bool) -> None:
+    """Refuse to write into the installed package (a pip user could not get the shipped model back)."""
+    if out.resolve().parent == ASSETS.resolve() and not force:
+        raise BadInput(f"--out {out} is inside the package's assets, which hold the shipped miniclip; write "
+                       "elsewhere (e.g. --out ~/miniclip/miniclip.pt), or add --force to replace the shipped model")
+    if out.is_dir():
+        raise BadInput(f"--out {out} is a directory; give a checkpoint file name such as {out / 'miniclip.pt'}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=2000)
@@ -193,12 +205,17 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="continue from this checkpoint instead of a fresh model")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--out", default=str(Path(__file__).parent / "assets" / "miniclip.pt"))
+    ap.add_argument("--out", required=True,
+                    help="checkpoint to write (its JSON record goes beside it), e.g. ~/miniclip/miniclip.pt; "
+                         "load it with --backbone miniclip --pretrained PATH")
+    ap.add_argument("--force", action="store_true",
+                    help="allow writing into the package's own assets (maintainers refreshing the shipped model)")
     ap.add_argument("--report-only", action="store_true",
                     help="load the checkpoint at --out and refresh the zero-shot figures in its JSON")
     args = ap.parse_args(argv)
+    out = Path(args.out).expanduser()
+    check_out(out, args.force)
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     if args.report_only:
         from .backbones import load_miniclip
         record = json.loads(out.with_suffix(".json").read_text())
@@ -228,4 +245,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -37,7 +37,7 @@ ENSEMBLE_TEMPLATES = (
 
 def _clean(classnames: Sequence[str]) -> list[str]:
     if len(classnames) == 0:
-        raise ValueError("empty class list")
+        raise BadInput("empty class list")
     return [c.replace("_", " ") for c in classnames]
 
 
@@ -57,7 +57,7 @@ class SoftPromptLearner(nn.Module):
                  class_specific: bool = False, position: str = "end", init_std: float = 0.02):
         super().__init__()
         if position not in ("end", "middle", "front"):
-            raise ValueError(f"class token position must be end, middle or front, not {position!r}")
+            raise BadInput(f"class token position must be end, middle or front, not {position!r}")
         # the frozen, shared encoder is kept out of this module's parameters and state dict
         object.__setattr__(self, "text_encoder", backbone.text_encoder)
         self.tokenizer = backbone.tokenizer
@@ -82,7 +82,7 @@ class SoftPromptLearner(nn.Module):
         """Switch the class list (e.g. base -> novel). Class-specific contexts cannot switch."""
         names = _clean(classnames)
         if self.class_specific and hasattr(self, "classnames") and len(names) != self.ctx.shape[0]:
-            raise ValueError("class-specific contexts are tied to their classes; they cannot be moved to new classes")
+            raise BadInput("class-specific contexts are tied to their classes; they cannot be moved to new classes")
         self.classnames = names
         placeholder = " ".join(["X"] * self.n_ctx)
         prompts = [f"{placeholder} {n}." for n in names]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from .config import check, from_dict
+from .errors import BadInput, DptError
 from .features import atomic_save
 from .methods import PromptMethod
 
@@ -30,12 +33,29 @@ class TrainConfig:
     seed: int = 1
     precision: str = "auto"  # "auto": bf16/fp16 autocast on CUDA, fp32 on CPU; or "fp32"
 
+    def __post_init__(self):
+        check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        check(self.lr > 0 and self.warmup_lr >= 0, f"learning rates must be positive, got lr={self.lr}, "
+                                                    f"warmup_lr={self.warmup_lr}")
+        check(self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
+        check(self.precision in ("auto", "fp32"), f"precision must be 'auto' or 'fp32', got {self.precision!r}")
 
-class NonFiniteLoss(FloatingPointError):
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return from_dict(cls, d, "training")
+
+
+class NonFiniteLoss(DptError, FloatingPointError):
     pass
 
 
-class ConfigMismatch(ValueError):
+class ConfigMismatch(DptError, ValueError):
+    pass
+
+
+class CorruptCheckpoint(BadInput):
     pass
 
 
@@ -117,7 +137,12 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
     if out:
         out.mkdir(parents=True, exist_ok=True)
     if resume and ckpt_path and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        try:
+            state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        except Exception as e:
+            raise CorruptCheckpoint(
+                f"cannot resume from {ckpt_path}: the file is unreadable ({type(e).__name__}). To start this run "
+                f"fresh, delete it (rm {ckpt_path}) and run again.") from e
         if state["identity"] != identity:
             raise ConfigMismatch(f"refusing to resume {ckpt_path}: the run's configuration changed "
                                  f"({_diff(state['identity'], identity)}). Use a new output folder or drop --resume.")
@@ -127,6 +152,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
             critic_opt.load_state_dict(state["critic_optimizer"])
         start_epoch = state["epoch"] + 1
         history = state["history"]
+        _write_log(log_path, history)  # drops steps logged after this checkpoint (a kill between the two writes)
     elif log_path and log_path.exists():
         log_path.unlink()
     autocast, use_scaler = _autocast(device, cfg.precision)
@@ -183,5 +209,16 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break
+    bad = [n for n, p in method.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:  # the last update can break the weights even when every loss was finite
+        raise NonFiniteLoss(f"training ended with non-finite parameters ({', '.join(bad)}); lower the learning "
+                            "rate or the MI weight, or check the input features")
     method.eval()
     return history
+
+
+def _write_log(path: Path, records: list[dict]) -> None:
+    """Rewrite the step log atomically, so it holds exactly `records`."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)

@@ -26,3 +26,25 @@ def vit_b16_random():
     from dpt.backbones import load_backbone
     torch.manual_seed(0)
     return load_backbone("ViT-B-16", pretrained=None)
+
+
+def make_dtd(root, classes=("banded", "braided", "bubbly", "bumpy"), per_split=None):
+    """A tiny CoOp-style DTD tree (real JPEG files + split_zhou JSON) under `root`; returns root.
+    per_split: {split: images per class}, default train 3 / val 1 / test 2."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+    per_split = per_split or {"train": 3, "val": 1, "test": 2}
+    folder = Path(root) / "dtd"
+    split = {}
+    for name, n in per_split.items():
+        split[name] = []
+        for label, c in enumerate(classes):
+            (folder / "images" / c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                rel = f"{c}/{name}_{i}.jpg"
+                Image.new("RGB", (24, 24), ((40 * label) % 255, 20 * i, 90)).save(folder / "images" / rel)
+                split[name].append([rel, label, c])
+    (folder / "split_zhou_DescribableTextures.json").write_text(json.dumps(split))
+    return Path(root)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .benchmarks import BENCHMARKS, load_benchmark
-from .dataset import ClassificationDataset, Item, few_shot, num_base_classes, subsample_classes
+from ..errors import BadInput
+from .dataset import ClassificationDataset, Item, check_base_to_novel, few_shot, num_base_classes, subsample_classes
 from .miniature import MINIATURE_DATASETS, load_miniature
 
 ALL_DATASETS = (*MINIATURE_DATASETS, *BENCHMARKS)
@@ -19,7 +20,7 @@ def resolve_dataset_names(names) -> list[str]:
         elif n in ALL_DATASETS:
             out.append(n)
         else:
-            raise ValueError(f"unknown dataset {n!r}; valid: miniature, benchmarks, {', '.join(ALL_DATASETS)}")
+            raise BadInput(f"unknown dataset {n!r}; valid: miniature, benchmarks, {', '.join(ALL_DATASETS)}")
     return list(dict.fromkeys(out))
 
 
@@ -28,9 +29,9 @@ def load_dataset(name: str, root=None, download: bool = False) -> Classification
         return load_miniature(name)
     if name in BENCHMARKS:
         return load_benchmark(name, root, download)
-    raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(ALL_DATASETS)}")
+    raise BadInput(f"unknown dataset {name!r}; valid: {', '.join(ALL_DATASETS)}")
 
 
-__all__ = ["ClassificationDataset", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
+__all__ = ["ClassificationDataset", "check_base_to_novel", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
            "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "BENCHMARKS",
            "ALL_DATASETS"]

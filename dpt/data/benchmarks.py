@@ -16,6 +16,7 @@ from typing import Callable
 from PIL import Image
 
 from ..prompts import BENCHMARK_TEMPLATES
+from ..errors import BadInput, MissingData
 from .dataset import ClassificationDataset, Item
 
 
@@ -59,28 +60,37 @@ def _open(path) -> Image.Image:
     return Image.open(path)
 
 
-def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> FileNotFoundError:
-    where = "\n  ".join(str(p) for p in looked)
+def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> MissingData:
+    where = "; ".join(str(p) for p in looked)
     tv = " or pass download=True (--download) to let torchvision fetch it" if spec.torchvision else ""
-    return FileNotFoundError(
-        f"{spec.name} not found under data root {root}. Looked for:\n  {where}\n"
+    return MissingData(
+        f"{spec.name} not found under data root {root}. Looked for: {where}. "
         f"Prepare it as in CoOp's DATASETS.md (folder '{spec.coop_dir}' with '{spec.split_file or 'its lists'}')"
         f"{tv}, or use the offline miniature datasets (--datasets miniature).")
 
 
 def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
-    split = json.loads((folder / spec.split_file).read_text())
-    image_dir = folder / spec.image_dir
-    names: dict[int, str] = {}
-    splits = {}
-    for key in ("train", "val", "test"):
-        items = []
-        for impath, label, cname in split[key]:
-            names[int(label)] = cname
-            items.append(Item(str(image_dir / impath), int(label)))
-        splits[key] = tuple(items)
+    path = folder / spec.split_file
+    try:
+        split = json.loads(path.read_text())
+        image_dir = folder / spec.image_dir
+        names: dict[int, str] = {}
+        splits = {}
+        for key in ("train", "val", "test"):
+            items = []
+            for impath, label, cname in split[key]:
+                names[int(label)] = cname
+                items.append(Item(str(image_dir / impath), int(label)))
+            splits[key] = tuple(items)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise BadInput(f"split file {path} is malformed ({type(e).__name__}: {e}); it must be CoOp's JSON "
+                       "{{train, val, test: [[image, label, classname], ...]}}: re-download it") from e
     if not names:
-        raise ValueError(f"{folder / spec.split_file} lists no images")
+        raise BadInput(f"{path} lists no images")
+    gaps = sorted(set(range(max(names) + 1)) - set(names))
+    if gaps:
+        raise BadInput(f"split file {path} has gaps in its labels (no images for label(s) {gaps[:10]}); "
+                       "labels must run 0..C-1: re-download or fix the file")
     classnames = tuple(names[i] for i in range(max(names) + 1))
     return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open, **splits)
 
@@ -172,10 +182,10 @@ def _from_torchvision(spec: BenchmarkSpec, root: Path, download: bool) -> Classi
 
 def load_benchmark(name: str, root: str | Path | None, download: bool = False) -> ClassificationDataset:
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(BENCHMARKS)}")
+        raise BadInput(f"unknown dataset {name!r}; valid: {', '.join(BENCHMARKS)}")
     spec = BENCHMARKS[name]
     if root is None:
-        raise FileNotFoundError(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
+        raise MissingData(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
                                 "folder that holds the CoOp-style dataset folders, or use --datasets miniature.")
     root = Path(root).expanduser()
     folder = root / spec.coop_dir

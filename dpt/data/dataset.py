@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from PIL import Image
+
+from ..errors import BadInput, MissingData
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,9 @@ class ClassificationDataset:
 
     def __post_init__(self):
         if len(self.classnames) == 0:
-            raise ValueError(f"dataset {self.name!r} has an empty class list")
+            raise BadInput(f"dataset {self.name!r} has an empty class list")
         if "{}" not in self.template:
-            raise ValueError(f"template {self.template!r} of {self.name!r} has no '{{}}' for the class name")
+            raise BadInput(f"template {self.template!r} of {self.name!r} has no '{{}}' for the class name")
 
     @property
     def num_classes(self) -> int:
@@ -45,22 +48,38 @@ class ClassificationDataset:
 
     def split(self, name: str) -> tuple[Item, ...]:
         if name not in ("train", "val", "test"):
-            raise ValueError(f"unknown split {name!r}; use train, val or test")
+            raise BadInput(f"unknown split {name!r}; use train, val or test")
         return getattr(self, name)
 
     def load_image(self, item: Item) -> Image.Image:
-        return self.loader(item.source).convert("RGB")
+        try:
+            return self.loader(item.source).convert("RGB")
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, unreadable
+            raise BadInput(f"image {item.source} of {self.name} cannot be read ({type(e).__name__}: {e}); "
+                           "replace or remove it, then run again") from e
 
     def prompts(self, template: str | None = None) -> list[str]:
         t = template or self.template
         return [t.format(c.replace("_", " ")) for c in self.classnames]
 
     def fingerprint(self, split: str) -> str:
-        """Hash of everything that identifies this split's images and labels (for feature caching)."""
+        """Hash of everything that identifies this split's images and labels (for feature caching and run
+        identities). Image files count with their size and modification time, so a file replaced at
+        the same path changes the fingerprint."""
         h = hashlib.sha256(f"{self.name}|{self.subset}|{split}|{self.classnames}|{self.meta}".encode())
         for it in self.split(split):
-            h.update(f"{it.source!r}:{it.label};".encode())
+            h.update(f"{it.source!r}:{it.label}:{_file_stamp(it.source)};".encode())
         return h.hexdigest()[:16]
+
+
+def _file_stamp(source) -> str:
+    if not isinstance(source, (str, os.PathLike)):
+        return ""
+    try:
+        st = os.stat(source)
+    except FileNotFoundError:
+        raise MissingData(f"image file {source} does not exist; restore it or regenerate the split file") from None
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def num_base_classes(num_classes: int) -> int:
@@ -73,15 +92,15 @@ def subsample_classes(dataset: ClassificationDataset, subset: str) -> Classifica
     if subset == "all":
         return dataset
     if subset not in ("base", "novel"):
-        raise ValueError(f"unknown subset {subset!r}; use all, base or novel")
+        raise BadInput(f"unknown subset {subset!r}; use all, base or novel")
     n = dataset.num_classes
     m = num_base_classes(n)
     if subset == "base" and m < 2:
-        raise ValueError(f"dataset {dataset.name!r} has {n} classes: fewer than 2 base classes, "
+        raise BadInput(f"dataset {dataset.name!r} has {n} classes: fewer than 2 base classes, "
                          "so base-to-novel training is meaningless")
     keep = list(range(m)) if subset == "base" else list(range(m, n))
     if not keep:
-        raise ValueError(f"dataset {dataset.name!r} has no {subset} classes ({n} classes in all)")
+        raise BadInput(f"dataset {dataset.name!r} has no {subset} classes ({n} classes in all)")
     relabel = {old: new for new, old in enumerate(keep)}
 
     def pick(items):
@@ -99,7 +118,7 @@ def few_shot(items: Sequence[Item], shots: int, seed: int) -> tuple[Item, ...]:
     import random
 
     if shots <= 0:
-        raise ValueError("shots must be positive")
+        raise BadInput("shots must be positive")
     by_class: dict[int, list[Item]] = {}
     for it in items:
         by_class.setdefault(it.label, []).append(it)
@@ -116,3 +135,20 @@ def few_shot(items: Sequence[Item], shots: int, seed: int) -> tuple[Item, ...]:
         warnings.warn(f"{len(short)} class(es) have fewer than {shots} training items; using all of them "
                       f"(label: count) {dict(short[:10])}", stacklevel=2)
     return tuple(out)
+
+
+def check_base_to_novel(dataset: ClassificationDataset, split: str, needs_train: bool) -> None:
+    """Refuse (before any work) a dataset on which the base-to-novel protocol cannot give a number."""
+    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
+    if needs_train:
+        if not base.train:
+            raise BadInput(f"{dataset.name} has no training images in its base classes; check its train split")
+        missing = sorted(set(range(base.num_classes)) - {it.label for it in base.train})
+        if missing:
+            names = ", ".join(base.classnames[i] for i in missing[:5])
+            warnings.warn(f"{dataset.name}: {len(missing)} base class(es) have no training images ({names}); "
+                          "they are still scored", stacklevel=2)
+    for part in (base, novel):
+        if not part.split(split):
+            raise BadInput(f"{dataset.name} has no {part.subset} {split} images, so its {part.subset} accuracy "
+                           f"would be meaningless; check its {split} split")

@@ -27,6 +27,7 @@ from functools import partial
 
 import numpy as np
 
+from ..errors import BadInput
 from .dataset import ClassificationDataset, Item
 from .world import COLOURS, SceneSampler, render
 
@@ -84,7 +85,7 @@ def _load(source, spec: MiniatureSpec):
 def load_miniature(name: str, per_class: dict[str, int] | None = None) -> ClassificationDataset:
     """A miniature dataset by name; `per_class` overrides the number of items per class and split."""
     if name not in MINIATURE_SPECS:
-        raise ValueError(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_DATASETS)}")
+        raise BadInput(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_DATASETS)}")
     spec = MINIATURE_SPECS[name]
     counts = {**spec.per_class, **(per_class or {})}
     classnames = tuple(spec.classes)  # the dataset's own label order (base family first)

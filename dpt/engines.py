@@ -1,0 +1,96 @@
+"""Where the runs of a grid execute: in this process (`local`, the default) or as Ray tasks (`ray`).
+
+Both take jobs whose features are already encoded and yield (job, result, seconds) as runs finish;
+the grid stores each row as it arrives, so the two engines write the same records. Ray is an
+optional extra (`pip install -e ".[ray]"`): on one machine it starts a local Ray; on a cluster pass
+the head's address (`ray start --head` there, then `--address HOST:PORT`). dpt must be installed on
+every node; each worker loads the backbone once and checks that its weights have the fingerprint
+the driver recorded.
+"""
+from __future__ import annotations
+
+import time
+
+from .errors import DptError
+from .evaluate import run_trial
+
+
+def timed(fn, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t0
+
+
+class LocalEngine:
+    name = "local"
+
+    def run(self, jobs, profile, backbone, progress: bool = True):
+        for job in jobs:
+            out, seconds = timed(run_trial, backbone, job.run, job.inputs, job.out_dir, resume=True,
+                                 progress=progress, run_info=_run_info(job))
+            yield job, out, seconds
+
+
+def _run_info(job) -> dict:
+    return {"dataset": job.trial.dataset, "shots": job.run.shots, "views": job.run.views,
+            "backbone": job.identity["backbone"]}
+
+
+_WORKER_BACKBONES: dict = {}
+
+
+def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir):
+    """One run inside a Ray worker (the backbone is loaded once per worker process)."""
+    from .backbones import load_backbone
+    from .grid import timed
+    from .identity import weights_fingerprint
+    key = (profile.backbone, profile.pretrained, profile.device)
+    if key not in _WORKER_BACKBONES:
+        _WORKER_BACKBONES[key] = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
+    backbone = _WORKER_BACKBONES[key]
+    if weights_fingerprint(backbone) != weights:
+        raise DptError(f"a Ray worker loaded other weights for {profile.backbone} ({profile.pretrained}) than the "
+                       "driver: every node must see the same checkpoint file or open_clip cache")
+    inputs.base, inputs.novel = evaluation
+    out, seconds = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False)
+    out.pop("model")
+    return out, seconds
+
+
+class RayEngine:
+    """Runs each job as a Ray task (one CPU, or `gpus_per_trial` of a GPU on CUDA)."""
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, gpus_per_trial: float = 0.25):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise DptError('the Ray engine needs Ray: pip install -e ".[ray]" (or pip install ray), or use '
+                           "--engine local") from None
+        self.address, self.num_cpus, self.gpus_per_trial = address, num_cpus, gpus_per_trial
+
+    def run(self, jobs, profile, backbone, progress: bool = True):
+        import ray
+        if not jobs:
+            return
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=self.address, num_cpus=None if self.address else self.num_cpus,
+                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            gpus = self.gpus_per_trial if profile.device.startswith("cuda") else 0
+            task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_trial)
+            shared, pending = {}, {}
+            for job in jobs:
+                evaluation = (job.inputs.base, job.inputs.novel)
+                ref = shared.setdefault(id(job.inputs.base), ray.put(evaluation))  # once per dataset
+                light = type(job.inputs)(**{**vars(job.inputs), "base": None, "novel": None})
+                pending[task.remote(profile, job.identity["weights"], job.run, light, ref, job.out_dir)] = job
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                job = pending.pop(done[0])
+                out, seconds = ray.get(done[0])
+                yield job, out, seconds
+        finally:
+            if started:
+                ray.shutdown()

@@ -1,0 +1,37 @@
+"""Errors that mean "the input is wrong": the message says what is wrong and what to do.
+
+The command line prints a `DptError` as one line and exits with status 2; any other exception is a
+bug in dpt and keeps its traceback. Each error also derives from the builtin a caller would expect
+(ValueError, FileNotFoundError, ...), so `except ValueError` keeps working.
+"""
+from __future__ import annotations
+
+import sys
+
+
+class DptError(Exception):
+    """Bad input or an unusable environment; the message is the whole story, on one line."""
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())  # one line, whatever the message was built from
+
+
+class BadInput(DptError, ValueError):
+    """A value, option, file or dataset that dpt cannot use."""
+
+
+class MissingData(DptError, FileNotFoundError):
+    """A dataset, image or file that is not where it was looked for."""
+
+
+class UnusableStore(DptError, ValueError):
+    """A results file that is not one, or that cannot be written."""
+
+
+def run_cli(main, *args) -> None:
+    """Run a command-line entry point: bad input ends as one line on stderr and exit status 2."""
+    try:
+        main(*args)
+    except DptError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,92 @@
+"""Run identity: everything that changes a number, hashed into one id.
+
+A result row is reused only when a new run has the same identity, so the identity must cover the
+method and the options it reads, the training config, shots, seed, split, the dataset and a
+fingerprint of its data, and the backbone and a fingerprint of its weights. Code version and time
+are provenance (stored beside the identity), not identity: they do not make a row stale.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .data.dataset import ClassificationDataset
+
+IDENTITY_VERSION = 1  # bump when the meaning of a field changes
+
+
+def weights_fingerprint(backbone) -> str:
+    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes); computed once."""
+    if backbone._fingerprint is None:
+        h = hashlib.sha256(backbone.name.encode())
+        for k, v in backbone.model.state_dict().items():
+            t = v.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"{k}|{tuple(t.shape)}|{t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        backbone._fingerprint = h.hexdigest()[:16]
+    return backbone._fingerprint
+
+
+def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "test")) -> str:
+    """Hash of the class names, template and every split's items (file sizes and mtimes for files)."""
+    h = hashlib.sha256(f"{dataset.name}|{dataset.template}".encode())
+    for split in splits:
+        h.update(dataset.fingerprint(split).encode())
+    return h.hexdigest()[:16]
+
+
+def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> dict:
+    """The identity of one base-to-novel run (`run` is an evaluate.RunConfig). A method that learns
+    nothing (zero-shot) has no training config or shots in its identity: they do not change its number."""
+    from .methods import METHODS
+    learns = METHODS[run.method].learns
+    return {
+        "version": IDENTITY_VERSION,
+        "method": run.method,
+        "method_config": run.method_cfg.fields_for(run.method),
+        "train": asdict(run.train) if learns else None,
+        "shots": run.shots if learns else None,
+        "seed": run.train.seed,
+        "views": run.views,
+        "split": run.eval_split,
+        "dataset": dataset.name,
+        "data": data_fingerprint(dataset),
+        "backbone": backbone.name,
+        "weights": weights_fingerprint(backbone),
+        "device": torch.device(device).type,  # CPU fp32 and CUDA mixed precision give different numbers
+    }
+
+
+def run_id(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(**extra) -> dict:
+    """Who made a row and when (not part of the identity)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        dpt_version = version("dpt")
+    except PackageNotFoundError:
+        dpt_version = None
+    return {"dpt": dpt_version, "commit": _git_commit(), "torch": torch.__version__, "host": platform.node(),
+            "pid": os.getpid(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
