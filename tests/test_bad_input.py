@@ -1,0 +1,237 @@
+"""Every bad input stops with one line (what is wrong, what to do), exit status 2, before any work,
+and nothing is recorded (issue 11's list, one test each)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dpt.__main__ import dispatch
+from dpt.errors import DptError, run_cli
+
+from conftest import make_dtd
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ["base2novel", "--methods", "zeroshot", "coop", "--datasets", "mini_toys", "--seeds", "1", "--split", "val",
+        "--no-progress"]
+
+
+def cli(monkeypatch, capsys, *argv):
+    """Run `python -m dpt ARGV` in-process; returns (exit status, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
+    with pytest.raises(SystemExit) as e:
+        run_cli(dispatch)
+    return e.value.code, capsys.readouterr().err
+
+
+def refused(monkeypatch, capsys, out: Path, *argv, match: str):
+    code, err = cli(monkeypatch, capsys, *argv, "--out", out)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("epochs", ["0", "-2"])
+def test_epochs_below_one(monkeypatch, capsys, tmp_path, epochs):
+    out = tmp_path / "r.json"
+    refused(monkeypatch, capsys, out, *GRID, "--epochs", epochs, match=f"epochs must be at least 1, got {epochs}")
+    assert not out.exists()
+
+
+def test_batch_size_zero(monkeypatch, capsys, tmp_path):
+    refused(monkeypatch, capsys, tmp_path / "r.json", *GRID, "--train-set", "batch_size=0",
+            match="batch_size must be at least 1")
+
+
+def test_unknown_train_set_key(monkeypatch, capsys, tmp_path):
+    refused(monkeypatch, capsys, tmp_path / "r.json", *GRID, "--train-set", "epoch=3",
+            match="unknown training option(s) ['epoch']; valid: epochs, batch_size")
+
+
+def test_method_option_of_the_wrong_type(monkeypatch, capsys, tmp_path):
+    refused(monkeypatch, capsys, tmp_path / "r.json", *GRID, "--set", "mi_weight=abc",
+            match="method option mi_weight='abc' must be of type float, not str")
+
+
+def test_out_is_a_directory(monkeypatch, capsys, tmp_path):
+    refused(monkeypatch, capsys, tmp_path, *GRID, match="is a directory")
+
+
+def test_out_is_not_a_results_file(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "notes.json"
+    out.write_text('{"my": "notes"}')
+    refused(monkeypatch, capsys, out, *GRID, match="is not a dpt results file")
+    assert out.read_text() == '{"my": "notes"}'
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody can write to, root included: chattr +i as root (root ignores file modes), else chmod."""
+    d = tmp_path / "read-only"
+    d.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
+            pytest.skip("running as root on a filesystem without chattr +i: cannot make a read-only folder")
+        yield d
+        subprocess.run(["chattr", "-i", str(d)], check=True)
+    else:
+        d.chmod(0o555)
+        yield d
+        d.chmod(0o755)
+
+
+def test_out_is_read_only(monkeypatch, capsys, read_only):
+    out = read_only / "r.json"
+    line = refused(monkeypatch, capsys, out, *GRID, match=f"cannot write results to {out} (")
+    assert line.endswith("); choose a writable --out")
+
+
+def test_read_only_cache_warns_and_runs_without_it(tmp_path, read_only):
+    from dpt.base2novel import run_benchmark
+    with pytest.warns(UserWarning, match=f"cannot write the feature cache at {read_only} .*running without it"):
+        rows = run_benchmark(["zeroshot"], ["mini_toys"], [1], tmp_path / "r.json", split="val", cache_dir=read_only,
+                             progress=False)
+    assert len(rows) == 1 and not list(read_only.iterdir())
+
+
+def _dpt(*argv):
+    return subprocess.run([sys.executable, "-m", "dpt", *map(str, argv)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+
+
+def _dtd_grid(root):
+    return ["base2novel", "--methods", "zeroshot", "coop", "--datasets", "DTD", "--data-root", root, "--seeds", "1",
+            "--epochs", "1", "--no-progress"]
+
+
+def test_truncated_image_is_named_before_training(monkeypatch, capsys, tmp_path):
+    root = make_dtd(tmp_path / "data")
+    bad = root / "dtd" / "images" / "bumpy" / "test_1.jpg"
+    bad.write_bytes(bad.read_bytes()[:40])
+    out = tmp_path / "r.json"
+    line = refused(monkeypatch, capsys, out, *_dtd_grid(root), match=f"image {bad} of DTD cannot be read")
+    assert "replace or remove it" in line and not out.exists()
+
+
+def _edit_split(root, edit):
+    path = root / "dtd" / "split_zhou_DescribableTextures.json"
+    split = json.loads(path.read_text())
+    path.write_text(edit(split) if callable(edit) else edit)
+    return path
+
+
+def test_malformed_split_json_names_the_file(monkeypatch, capsys, tmp_path):
+    root = make_dtd(tmp_path / "data")
+    path = _edit_split(root, '{"train": [["a.jpg", 0]]')
+    refused(monkeypatch, capsys, tmp_path / "r.json", *_dtd_grid(root), match=f"split file {path} is malformed")
+
+
+def test_labels_with_gaps(monkeypatch, capsys, tmp_path):
+    root = make_dtd(tmp_path / "data")
+    path = _edit_split(root, lambda s: json.dumps({k: [e for e in v if e[1] != 1] for k, v in s.items()}))
+    refused(monkeypatch, capsys, tmp_path / "r.json", *_dtd_grid(root),
+            match=f"split file {path} has gaps in its labels (no images for label(s) [1])")
+
+
+def test_empty_train_split(monkeypatch, capsys, tmp_path):
+    root = make_dtd(tmp_path / "data", per_split={"train": 0, "val": 1, "test": 2})
+    refused(monkeypatch, capsys, tmp_path / "r.json", *_dtd_grid(root),
+            match="DTD has no training images in its base classes")
+
+
+def test_no_novel_test_images(monkeypatch, capsys, tmp_path):
+    root = make_dtd(tmp_path / "data")
+    _edit_split(root, lambda s: json.dumps({**s, "test": [e for e in s["test"] if e[1] < 2]}))
+    out = tmp_path / "r.json"
+    refused(monkeypatch, capsys, out, *_dtd_grid(root), match="DTD has no novel test images")
+    assert not out.exists()
+
+
+def test_base_class_without_training_images_warns(tmp_path):
+    from dpt.data import check_base_to_novel, load_dataset
+    root = make_dtd(tmp_path / "data")
+    _edit_split(root, lambda s: json.dumps({**s, "train": [e for e in s["train"] if e[1] != 1]}))
+    with pytest.warns(UserWarning, match=r"1 base class\(es\) have no training images \(braided\)"):
+        check_base_to_novel(load_dataset("DTD", root=root), "test", needs_train=True)
+
+
+def test_miniclip_pretrained_path_is_honoured(tmp_path, mini_random):
+    from dpt.backbones import load_backbone
+    from dpt.identity import weights_fingerprint
+    path = tmp_path / "mine.pt"
+    torch.save(mini_random.model.state_dict(), path)
+    mine = load_backbone("miniclip", pretrained=str(path))
+    assert mine.weights == str(path)
+    assert weights_fingerprint(mine) == weights_fingerprint(mini_random) != weights_fingerprint(load_backbone("miniclip"))
+
+
+def test_miniclip_checkpoint_as_vit_weights(monkeypatch, capsys, tmp_path):
+    ckpt = ROOT / "dpt" / "assets" / "miniclip.pt"
+    refused(monkeypatch, capsys, tmp_path / "r.json", "base2novel", "--methods", "zeroshot", "--backbone", "ViT-B-16",
+            "--pretrained", ckpt, "--device", "cpu", "--datasets", "mini_toys", "--seeds", "1", "--no-progress",
+            match=f"checkpoint {ckpt} does not fit open_clip's ViT-B-16")
+
+
+def test_corrupt_checkpoint_on_resume(monkeypatch, capsys, tmp_path):
+    runs = tmp_path / "runs"
+    argv = ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1", "--split", "val",
+            "--epochs", "1", "--no-progress", "--runs-dir", runs]
+    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv), "--out", str(tmp_path / "first.json")])
+    dispatch()  # a finished run leaves its checkpoint in --runs-dir
+    ckpt = next(runs.glob("*/checkpoint.pt"))
+    ckpt.write_bytes(b"not a checkpoint")
+    out = tmp_path / "second.json"
+    line = refused(monkeypatch, capsys, out, *argv, match=f"cannot resume from {ckpt}: the file is unreadable")
+    assert f"rm {ckpt}" in line and not out.exists()
+
+
+def test_course_with_a_missing_folder_fails(tmp_path):
+    r = _dpt("course", tmp_path / "missing")
+    assert r.returncode == 2 and r.stderr.strip() == f"error: notebook folder {tmp_path / 'missing'} does not exist; " \
+        "run from the repository root or pass the folder that holds the course notebooks"
+
+
+def test_non_finite_weights_after_the_last_step_fail_and_record_nothing(monkeypatch, tmp_path):
+    from dpt.base2novel import run_benchmark
+    from dpt.methods import CoOp
+    from dpt.trainer import NonFiniteLoss
+    steps = 0
+    original = CoOp.loss
+
+    def poisoned(self, x, y):  # finite losses, but the last step's gradient is NaN
+        nonlocal steps
+        steps += 1
+        loss, terms = original(self, x, y)
+        if steps == 6:  # 12 base classes x 16 shots / 32 = 6 steps in one epoch
+            self.prompt_learner.ctx.register_hook(lambda g: torch.full_like(g, float("nan")))
+        return loss, terms
+
+    monkeypatch.setattr(CoOp, "loss", poisoned)
+    out = tmp_path / "r.json"
+    with pytest.raises(NonFiniteLoss, match="training ended with non-finite parameters"):
+        run_benchmark(["coop"], ["mini_toys"], [1], out, split="val", train_overrides={"epochs": 1}, progress=False)
+    assert issubclass(NonFiniteLoss, DptError) and steps == 6 and not out.exists()
+
+
+def test_resume_after_a_kill_between_log_and_checkpoint_repeats_no_step(mini_random, tmp_path):
+    from dpt.methods import build_method
+    from dpt.trainer import TrainConfig, train
+    g = torch.Generator().manual_seed(0)
+    x, y = F.normalize(torch.randn(16, mini_random.embed_dim, generator=g), dim=-1), torch.arange(16) % 2
+    cfg = TrainConfig(epochs=3, batch_size=8)
+    m = build_method("coop", mini_random, ["red star", "blue ring"], "a photo of a {}.")
+    train(m, x, y, cfg, out_dir=tmp_path, progress=False, stop_after_epoch=0)
+    log = tmp_path / "log.jsonl"
+    logged = log.read_text().splitlines()
+    # killed after appending epoch 1's steps to the log, before its checkpoint was written
+    log.write_text("\n".join(logged + [l.replace('"epoch": 0', '"epoch": 1') for l in logged]) + "\n")
+    m2 = build_method("coop", mini_random, ["red star", "blue ring"], "a photo of a {}.")
+    history = train(m2, x, y, cfg, out_dir=tmp_path, resume=True, progress=False)
+    steps = [json.loads(l)["step"] for l in log.read_text().splitlines()]
+    assert steps == [h["step"] for h in history] == list(range(6))
