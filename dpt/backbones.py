@@ -52,7 +52,7 @@ class Backbone:
     tokenizer: Callable
     text_encoder: TextEncoder
     weights: str = ""  # where the weights came from: an open_clip tag, a file path, or "random-init"
-    _fingerprint: str | None = None  # sha256 of the weights, computed once (identity.weights_fingerprint)
+    _fingerprint: tuple | None = None  # (tensor versions, sha256 of the weights): identity.weights_fingerprint
 
     @property
     def device(self) -> torch.device:

@@ -1,6 +1,6 @@
 """Where the runs of a grid execute: in this process (`local`, the default) or as Ray tasks (`ray`).
 
-Both take jobs whose features are already encoded and yield (job, result, seconds) as runs finish;
+Both take jobs whose features are already encoded and yield (job, result, where it ran) as runs finish;
 the grid stores each row as it arrives, so the two engines write the same records. Ray is an
 optional extra (`pip install -e ".[ray]"`): on one machine it starts a local Ray; on a cluster pass
 the head's address (`ray start --head` there, then `--address HOST:PORT`). dpt must be installed on
@@ -9,6 +9,8 @@ the driver recorded.
 """
 from __future__ import annotations
 
+import os
+import platform
 import time
 
 from .errors import DptError
@@ -16,9 +18,10 @@ from .evaluate import run_trial
 
 
 def timed(fn, *args, **kw):
+    """fn's result, and where and how long it ran (for the row's provenance)."""
     t0 = time.perf_counter()
     out = fn(*args, **kw)
-    return out, time.perf_counter() - t0
+    return out, {"seconds": round(time.perf_counter() - t0, 1), "pid": os.getpid(), "host": platform.node()}
 
 
 class LocalEngine:
@@ -26,9 +29,9 @@ class LocalEngine:
 
     def run(self, jobs, profile, backbone, progress: bool = True):
         for job in jobs:
-            out, seconds = timed(run_trial, backbone, job.run, job.inputs, job.out_dir, resume=True,
-                                 progress=progress, run_info=_run_info(job))
-            yield job, out, seconds
+            out, where = timed(run_trial, backbone, job.run, job.inputs, job.out_dir, resume=True,
+                               progress=progress, run_info=_run_info(job))
+            yield job, out, where
 
 
 def _run_info(job) -> dict:
@@ -42,7 +45,6 @@ _WORKER_BACKBONES: dict = {}
 def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir):
     """One run inside a Ray worker (the backbone is loaded once per worker process)."""
     from .backbones import load_backbone
-    from .grid import timed
     from .identity import weights_fingerprint
     key = (profile.backbone, profile.pretrained, profile.device)
     if key not in _WORKER_BACKBONES:
@@ -52,9 +54,9 @@ def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir):
         raise DptError(f"a Ray worker loaded other weights for {profile.backbone} ({profile.pretrained}) than the "
                        "driver: every node must see the same checkpoint file or open_clip cache")
     inputs.base, inputs.novel = evaluation
-    out, seconds = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False)
+    out, where = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False)
     out.pop("model")
-    return out, seconds
+    return out, where
 
 
 class RayEngine:
@@ -89,8 +91,8 @@ class RayEngine:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 job = pending.pop(done[0])
-                out, seconds = ray.get(done[0])
-                yield job, out, seconds
+                out, where = ray.get(done[0])
+                yield job, out, where
         finally:
             if started:
                 ray.shutdown()

@@ -1,7 +1,7 @@
 """Evaluation: accuracy from cached features, harmonic mean, and the base-to-novel protocol for one run."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch

@@ -109,11 +109,11 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
                                                                    evaluation, train), out_dir)))
     index = {id(job): i for i, job in jobs}
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress or not jobs)
-    for job, result, seconds in engine.run([j for _, j in jobs], profile, backbone, progress):
+    for job, result, where in engine.run([j for _, j in jobs], profile, backbone, progress):
         row = {"label": job.trial.label, "method": job.run.method, "dataset": job.trial.dataset, "seed": job.trial.seed,
                "shots": job.run.shots, "split": job.run.eval_split, "base": result["base"], "novel": result["novel"],
                "hm": result["hm"], "run_id": job.run_id, "identity": job.identity,
-               "provenance": provenance(engine=engine.name, seconds=round(seconds, 1), weights_source=backbone.weights)}
+               "provenance": provenance(engine=engine.name, weights_source=backbone.weights, **where)}
         store.add(row)
         rows[index[id(job)]] = row
         bar.update()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import subprocess
 import time
 from dataclasses import asdict
@@ -24,15 +22,18 @@ IDENTITY_VERSION = 1  # bump when the meaning of a field changes
 
 
 def weights_fingerprint(backbone) -> str:
-    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes); computed once."""
-    if backbone._fingerprint is None:
+    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes). Hashed again only
+    when a tensor was replaced or changed in place (PyTorch counts in-place writes in `_version`)."""
+    state = backbone.model.state_dict()
+    stamp = tuple((t.data_ptr(), t._version) for t in state.values())
+    if backbone._fingerprint is None or backbone._fingerprint[0] != stamp:
         h = hashlib.sha256(backbone.name.encode())
-        for k, v in backbone.model.state_dict().items():
+        for k, v in state.items():
             t = v.detach().to("cpu").contiguous().reshape(-1)
-            h.update(f"{k}|{tuple(t.shape)}|{t.dtype}".encode())
+            h.update(f"{k}|{tuple(v.shape)}|{t.dtype}".encode())
             h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        backbone._fingerprint = h.hexdigest()[:16]
-    return backbone._fingerprint
+        backbone._fingerprint = (stamp, h.hexdigest()[:16])
+    return backbone._fingerprint[1]
 
 
 def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "test")) -> str:
@@ -82,11 +83,11 @@ def _git_commit() -> str | None:
 
 
 def provenance(**extra) -> dict:
-    """Who made a row and when (not part of the identity)."""
+    """Which code made a row, and when (not part of the identity); `extra`: where it ran."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         dpt_version = version("dpt")
     except PackageNotFoundError:
         dpt_version = None
-    return {"dpt": dpt_version, "commit": _git_commit(), "torch": torch.__version__, "host": platform.node(),
-            "pid": os.getpid(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+    return {"dpt": dpt_version, "commit": _git_commit(), "torch": torch.__version__,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import Backbone, tokenize
+from .errors import BadInput
 
 # CoOp / KgCoOp per-dataset templates for the 11 benchmarks, and the miniature's own (in its specs).
 BENCHMARK_TEMPLATES = {

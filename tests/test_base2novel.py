@@ -1,17 +1,14 @@
-import json
+from dpt.base2novel import run_benchmark
+from dpt.summary import format_table, summarise
 
-from dpt.base2novel import run_benchmark, summarise
 
-
-def test_finished_runs_are_skipped_and_changed_ones_replaced(tmp_path):
-    out = tmp_path / "b2n.json"
-    kw = dict(methods=["zeroshot"], datasets=["mini_toys"], seeds=[1], out=out, split="val", progress=False)
-    first = run_benchmark(**kw, train_overrides={"epochs": 1})
-    again = run_benchmark(**kw, train_overrides={"epochs": 1})
-    assert again == first and len(first) == 1
-    changed = run_benchmark(**kw, train_overrides={"epochs": 2})
-    assert len(changed) == 1 and changed[0]["config"] != first[0]["config"]
-    assert json.loads(out.read_text())["rows"] == changed
-    row = changed[0]
-    assert set(row) >= {"method", "dataset", "seed", "base", "novel", "hm"}
-    assert summarise(changed)[-1]["dataset"] == "average"
+def test_grid_rows_come_back_in_grid_order_and_summarise(tmp_path):
+    rows = run_benchmark(["zeroshot", "coop"], ["mini_toys"], [1, 2], tmp_path / "b2n.json", split="val",
+                         train_overrides={"epochs": 1}, progress=False)
+    assert [(r["label"], r["seed"]) for r in rows] == [("zeroshot", 1), ("zeroshot", 2), ("coop", 1), ("coop", 2)]
+    assert set(rows[0]) >= {"label", "method", "dataset", "seed", "shots", "split", "base", "novel", "hm", "run_id",
+                            "identity", "provenance"}
+    summary = summarise(rows)
+    assert [(s["label"], s["dataset"], s["n"]) for s in summary] == [
+        ("zeroshot", "mini_toys", 2), ("coop", "mini_toys", 2), ("zeroshot", "average", 1), ("coop", "average", 1)]
+    assert "coop       average" in format_table(summary)

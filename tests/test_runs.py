@@ -6,7 +6,6 @@ import os
 import pytest
 import torch
 
-from dpt.backbones import load_backbone
 from dpt.base2novel import run_benchmark
 from dpt.config import get_profile
 from dpt.data import load_dataset
