@@ -30,7 +30,7 @@ def weights_fingerprint(backbone) -> str:
         h = hashlib.sha256(backbone.name.encode())
         for k, v in state.items():
             t = v.detach().to("cpu").contiguous().reshape(-1)
-            h.update(f"{k}|{tuple(v.shape)}|{t.dtype}".encode())
+            h.update(f"{k}|{tuple(t.shape)}|{t.dtype}".encode())
             h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         backbone._fingerprint = (stamp, h.hexdigest()[:16])
     return backbone._fingerprint[1]
