@@ -11,7 +11,7 @@ $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray]"
 	$(BIN)/python -m ipykernel install --user --name dpt --display-name "dpt (.venv)" > /dev/null
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 

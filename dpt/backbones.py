@@ -141,7 +141,7 @@ def _load_state_dict(path: Path) -> dict:
 def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True) -> CLIP:
     model = build_miniclip()
     if pretrained:
-        path = Path(checkpoint) if checkpoint else MINICLIP_CHECKPOINT
+        path = Path(checkpoint).expanduser() if checkpoint else MINICLIP_CHECKPOINT
         if not path.is_file():
             raise BackboneUnavailable(
                 f"miniclip checkpoint not found at {path}. It ships with the package; restore it with "

@@ -9,6 +9,7 @@ the driver recorded.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import time
@@ -64,11 +65,9 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, gpus_per_trial: float = 0.25):
-        try:
-            import ray  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("ray") is None:
             raise DptError('the Ray engine needs Ray: pip install -e ".[ray]" (or pip install ray), or use '
-                           "--engine local") from None
+                           "--engine local")
         self.address, self.num_cpus, self.gpus_per_trial = address, num_cpus, gpus_per_trial
 
     def run(self, jobs, profile, backbone, progress: bool = True):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
