@@ -25,7 +25,8 @@ class Mixed:
 
 def _partners(labels: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
     """For each sample, a random partner index: of another class (across) or the same class (within).
-    Falls back to any other sample when no such partner exists in the batch."""
+    Where the batch has no such partner, falls back to any other sample: with one class in the batch,
+    `across` therefore mixes same-class pairs (within-class mixup); a batch of one mixes a sample with itself."""
     n = labels.shape[0]
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     allowed = ~same if mode == "across" else same & ~torch.eye(n, dtype=torch.bool, device=labels.device)
@@ -38,14 +39,16 @@ def _partners(labels: torch.Tensor, mode: str, generator: torch.Generator | None
 def _lambdas(n: int, alpha: float, generator, device) -> torch.Tensor:
     if alpha <= 0:
         raise ValueError("mixup alpha must be positive")
-    g1 = torch._standard_gamma(torch.full((n,), alpha))  # Beta(a, a) = G1 / (G1 + G2)
-    g2 = torch._standard_gamma(torch.full((n,), alpha))
+    g1 = torch._standard_gamma(torch.full((n,), alpha), generator=generator)  # Beta(a, a) = G1 / (G1 + G2)
+    g2 = torch._standard_gamma(torch.full((n,), alpha), generator=generator)
     return (g1 / (g1 + g2)).to(device)
 
 
 def classwise_mixup(features: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 1.0,
                     mode: str = "across", generator: torch.Generator | None = None) -> Mixed:
-    """Feature-level mixup of L2-normalised image features; returns re-normalised mixed features."""
+    """Feature-level mixup of L2-normalised image features; returns re-normalised mixed features.
+    `generator` drives every random draw (partners and lambda); None uses the global RNG. With a single
+    class in the batch, `across` falls back to same-class partners (see `_partners`)."""
     if mode not in ("across", "within"):
         raise ValueError(f"mixup mode must be 'across' or 'within', not {mode!r}")
     partner = _partners(labels, mode, generator)

@@ -15,7 +15,10 @@ from torch import nn
 from .backbones import Backbone, tokenize
 from .errors import BadInput
 
-# CoOp / KgCoOp per-dataset templates for the 11 benchmarks, and the miniature's own (in its specs).
+# Per-dataset templates for the 11 benchmarks: CoOp's CUSTOM_TEMPLATES (KaiyangZhou/CoOp trainers/zsclip.py,
+# used for zero-shot CLIP and the hand-crafted view). KgCoOp's copy differs only for DTD ("a photo of a {}, a
+# type of texture."); we keep CoOp's "{} texture.", which CoOp/CoCoOp's zero-shot baselines used. The
+# miniature's templates live in its dataset specs.
 BENCHMARK_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
     "Flowers102": "a photo of a {}, a type of flower.",
@@ -71,12 +74,14 @@ class SoftPromptLearner(nn.Module):
             n_ctx = len(init_ids)
             with torch.no_grad():
                 vecs = self.text_encoder.embed(torch.tensor(init_ids, device=backbone.device)).to(dtype)
-        else:
-            vecs = torch.randn(n_ctx, width, dtype=dtype, device=backbone.device) * init_std
+        n_sets = len(classnames) if class_specific else 1
+        if init:  # every class starts from the init phrase
+            vecs = vecs.unsqueeze(0).repeat(n_sets, 1, 1).clone()
+        else:  # every class draws its own vectors, as CoOp's class-specific contexts do
+            vecs = torch.randn(n_sets, n_ctx, width, dtype=dtype, device=backbone.device) * init_std
         self.n_ctx = n_ctx
         self.init_words = init
-        n_sets = len(classnames) if class_specific else 1
-        self.ctx = nn.Parameter(vecs.unsqueeze(0).repeat(n_sets, 1, 1).clone())  # [1 or C, n_ctx, width]
+        self.ctx = nn.Parameter(vecs)  # [1 or C, n_ctx, width]
         self.set_classnames(classnames)
 
     def set_classnames(self, classnames: Sequence[str]) -> None:

@@ -30,3 +30,21 @@ def test_pixel_mixup_shapes():
     imgs, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
     m = pixel_mixup(imgs, y, 4)
     assert m.features.shape == imgs.shape and (y[m.partner] != y).all()
+
+
+def test_generator_alone_decides_partners_and_lambdas():
+    x, y = F.normalize(torch.randn(10, 8), dim=-1), torch.arange(10) % 3
+    draws = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)  # the global RNG must not matter when a generator is given
+        m = classwise_mixup(x, y, 3, generator=torch.Generator().manual_seed(7))
+        draws.append((m.partner, m.lam))
+    torch.testing.assert_close(draws[0][0], draws[1][0])
+    torch.testing.assert_close(draws[0][1], draws[1][1])
+
+
+def test_across_with_one_class_falls_back_to_same_class_pairs():
+    x, y = F.normalize(torch.randn(4, 8), dim=-1), torch.zeros(4, dtype=torch.long)
+    m = classwise_mixup(x, y, 2, mode="across", generator=torch.Generator().manual_seed(0))
+    assert (m.partner != torch.arange(4)).all()
+    torch.testing.assert_close(m.targets, F.one_hot(y, 2).float())

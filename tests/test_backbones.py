@@ -76,3 +76,15 @@ def test_empty_class_list(mini_random):
     from dpt.prompts import hand_crafted_features
     with pytest.raises(ValueError, match="empty class list"):
         hand_crafted_features(mini_random, [], "a photo of a {}.")
+
+
+def test_class_specific_random_contexts_differ_per_class(mini_random):
+    from dpt.prompts import SoftPromptLearner
+    torch.manual_seed(0)
+    pl = SoftPromptLearner(mini_random, ["red star", "blue ring", "green cube"], n_ctx=4, init=None,
+                           class_specific=True)
+    assert pl.ctx.shape[:2] == (3, 4)
+    assert not torch.equal(pl.ctx[0], pl.ctx[1]) and not torch.equal(pl.ctx[1], pl.ctx[2])
+    torch.manual_seed(0)
+    shared = SoftPromptLearner(mini_random, ["red star", "blue ring"], n_ctx=4, init=None)
+    torch.testing.assert_close(shared.ctx[0], pl.ctx[0])  # the generic context draws the same first set
