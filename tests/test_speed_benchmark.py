@@ -35,3 +35,27 @@ def test_trainer_stops_after_max_steps(bench, miniclip):
     history = train(m, torch.randn(20, 128), torch.randint(0, 3, (20,)), TrainConfig(epochs=5, batch_size=8),
                     progress=False, max_steps=4)
     assert [h["step"] for h in history] == [0, 1, 2, 3]
+
+
+def test_batched_cocoop_equals_the_per_image_loop(bench, miniclip):
+    """Same text features, logits and gradients, also when the prompts are split into several chunks."""
+    import torch
+    from dpt.methods import CoCoOp, MethodConfig
+    names = ["red balloon", "a very light blue balloon", "green bead"]  # EOT positions differ per class
+    x = torch.nn.functional.normalize(torch.randn(5, miniclip.embed_dim), dim=-1)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    grads = {}
+    for cls in (bench.PerImageCoCoOp, CoCoOp):
+        torch.manual_seed(0)
+        m = cls(miniclip, names, "a photo of a {}.", MethodConfig())
+        m.max_prompts = 7  # two images' prompts per chunk: 3 chunks for 5 images
+        loss, _ = m.loss(x, y)
+        loss.backward()
+        grads[cls.__name__] = (loss.detach(), m.prompt_learner.ctx.grad.clone(), m.meta_net[0].weight.grad.clone())
+    for a, b in zip(grads["PerImageCoCoOp"], grads["CoCoOp"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cocoop_benchmark_reaches_the_same_losses(bench):
+    r = bench.run_cocoop("miniclip", steps=3, repeats=1)
+    assert [row["mode"] for row in r["rows"]] == ["reference", "dpt"] and r["equal"]["ok"], r["equal"]
