@@ -31,19 +31,14 @@ class LocalEngine:
     def run(self, jobs, profile, backbone, progress: bool = True):
         for job in jobs:
             out, where = timed(run_trial, backbone, job.run, job.inputs, job.out_dir, resume=True,
-                               progress=progress, run_info=_run_info(job))
+                               progress=progress, run_info=job.run_info)
             yield job, out, where
-
-
-def _run_info(job) -> dict:
-    return {"dataset": job.trial.dataset, "shots": job.run.shots, "views": job.run.views,
-            "backbone": job.identity["backbone"]}
 
 
 _WORKER_BACKBONES: dict = {}
 
 
-def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir):
+def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info):
     """One run inside a Ray worker (the backbone is loaded once per worker process)."""
     from .backbones import load_backbone
     from .identity import weights_fingerprint
@@ -55,7 +50,7 @@ def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir):
         raise DptError(f"a Ray worker loaded other weights for {profile.backbone} ({profile.pretrained}) than the "
                        "driver: every node must see the same checkpoint file or open_clip cache")
     inputs.base, inputs.novel = evaluation
-    out, where = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False)
+    out, where = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False, run_info=run_info)
     out.pop("model")
     return out, where
 
@@ -86,7 +81,8 @@ class RayEngine:
                 evaluation = (job.inputs.base, job.inputs.novel)
                 ref = shared.setdefault(id(job.inputs.base), ray.put(evaluation))  # once per dataset
                 light = type(job.inputs)(**{**vars(job.inputs), "base": None, "novel": None})
-                pending[task.remote(profile, job.identity["weights"], job.run, light, ref, job.out_dir)] = job
+                pending[task.remote(profile, job.identity["weights"], job.run, light, ref, job.out_dir,
+                                    job.run_info)] = job
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 job = pending.pop(done[0])

@@ -47,8 +47,8 @@ def few_shot_features(backbone: Backbone, base: ClassificationDataset, shots: in
                       train: FeatureSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class.
     `train`: the already encoded train split of `base` (else it is encoded, through the cache)."""
-    feats = train or image_features(backbone, base, "train", views=views, seed=seed, cache_dir=cache_dir,
-                                    progress=progress)
+    feats = train if train is not None else image_features(backbone, base, "train", views=views, seed=seed,
+                                                           cache_dir=cache_dir, progress=progress)
     index = {it: i for i, it in enumerate(base.train)}
     idx = torch.tensor([index[it] for it in few_shot(base.train, shots, seed)], dtype=torch.long)
     return feats.features[..., idx, :], feats.labels[idx]
@@ -98,16 +98,17 @@ def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: 
                         progress=progress, run_info=run_info)
     if inputs.base is None:
         return {"history": history, "model": method}
+    scores = score_base_novel(method, (inputs.classnames_base, inputs.classnames_novel), (inputs.base, inputs.novel))
+    return {**scores, "history": history, "model": method}
+
+
+def score_base_novel(method: PromptMethod, classnames: tuple, features: tuple[FeatureSet, FeatureSet]) -> dict:
+    """Accuracy (%) on base and novel classes, each against its own class names, and their harmonic mean."""
     acc = {}
-    for name, names, feats in (("base", inputs.classnames_base, inputs.base), ("novel", inputs.classnames_novel,
-                                                                             inputs.novel)):
+    for name, names, feats in zip(("base", "novel"), classnames, features):
         method.set_classnames(names)
         acc[name] = accuracy(method, feats.features, feats.labels)
-    method.set_classnames(inputs.classnames_base)
-    return {**_scores(acc), "history": history, "model": method}
-
-
-def _scores(acc: dict) -> dict:
+    method.set_classnames(classnames[0])
     return {"base": round(acc["base"], 2), "novel": round(acc["novel"], 2),
             "hm": round(harmonic_mean(acc["base"], acc["novel"]), 2)}
 
@@ -117,32 +118,27 @@ def train_on_base(backbone: Backbone, dataset: ClassificationDataset, run: RunCo
                   progress: bool = True) -> tuple[PromptMethod, list[dict]]:
     """Build `run.method` for the base classes and train it on `shots` images per base class."""
     inputs = trial_inputs(backbone, dataset, run, cache_dir, progress, evaluate=False)
-    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=_run_info(dataset, run, backbone))
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=run_info(dataset, run, backbone))
     return out["model"], out["history"]
 
 
-def _run_info(dataset, run, backbone) -> dict:
+def run_info(dataset, run, backbone) -> dict:
+    """What a checkpoint records beside the configs, so a resume with other data or weights is refused."""
     return {"dataset": dataset.name, "shots": run.shots, "views": run.views, "backbone": backbone.name}
 
 
 def evaluate_base_novel(method: PromptMethod, backbone: Backbone, dataset: ClassificationDataset, split: str = "test",
                         cache_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Accuracy on the base and the novel classes of `dataset` and their harmonic mean (in percent)."""
-    acc = {}
-    for (name, part), feats in zip((("base", subsample_classes(dataset, "base")),
-                                    ("novel", subsample_classes(dataset, "novel"))),
-                                   eval_features(backbone, dataset, split, cache_dir, progress)):
-        method.set_classnames(part.classnames)
-        acc[name] = accuracy(method, feats.features, feats.labels)
-    method.set_classnames(subsample_classes(dataset, "base").classnames)
-    return _scores(acc)
+    names = tuple(subsample_classes(dataset, part).classnames for part in ("base", "novel"))
+    return score_base_novel(method, names, eval_features(backbone, dataset, split, cache_dir, progress))
 
 
 def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
                   cache_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
     """Train on `shots` images per base class, evaluate on base and novel classes. Returns a result row."""
     inputs = trial_inputs(backbone, dataset, run, cache_dir, progress)
-    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=_run_info(dataset, run, backbone))
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=run_info(dataset, run, backbone))
     out.pop("model")
     return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed, **out}
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .backbones import load_backbone
 from .config import Profile, check
 from .data import check_base_to_novel, load_dataset, subsample_classes
-from .evaluate import RunConfig, eval_features, trial_inputs
+from .evaluate import RunConfig, eval_features, run_info, trial_inputs
 from .features import image_features
 from .identity import provenance, run_id, run_identity
 from .methods import METHODS, MethodConfig, check_method
@@ -51,6 +51,7 @@ class Job:
     identity: dict
     inputs: object  # evaluate.TrialInputs
     out_dir: Path | None
+    run_info: dict  # recorded in the run's checkpoint (evaluate.run_info)
 
 
 def plan_runs(trials: list[Trial], profile: Profile, shots: int, split: str, train_overrides: dict) -> list[RunConfig]:
@@ -82,10 +83,11 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     backbone = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
     rows: list[dict | None] = [None] * len(trials)
     pending = []
+    stored_rows = {r["run_id"]: r for r in store.rows()}
     for i, (t, run) in enumerate(zip(trials, runs)):
         identity = run_identity(run, datasets[t.dataset], backbone, profile.device)
         rid = run_id(identity)
-        stored = store.find(rid)
+        stored = stored_rows.get(rid)
         if stored is not None:  # the same identity: the same number, whichever label stored it
             rows[i] = {**stored, "label": t.label}
             if stored["label"] != t.label:
@@ -105,8 +107,8 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
                                    progress=progress)
         for i, t, run, rid, identity in mine:
             out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
-            jobs.append((i, Job(t, run, rid, identity, trial_inputs(backbone, ds, run, cache_dir, progress,
-                                                                   evaluation, train), out_dir)))
+            inputs = trial_inputs(backbone, ds, run, cache_dir, progress, evaluation, train)
+            jobs.append((i, Job(t, run, rid, identity, inputs, out_dir, run_info(ds, run, backbone))))
     index = {id(job): i for i, job in jobs}
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress or not jobs)
     for job, result, where in engine.run([j for _, j in jobs], profile, backbone, progress):

@@ -78,10 +78,6 @@ class ResultsStore:
     def rows(self) -> list[dict]:
         return _read(self.path)
 
-    def find(self, run_id: str) -> dict | None:
-        """A stored row with this identity (under any label), or None."""
-        return next((r for r in self.rows() if r["run_id"] == run_id), None)
-
     def add(self, row: dict) -> None:
         """Add a row; a stored row is replaced only by one with the same label and identity."""
         with self._locked():
