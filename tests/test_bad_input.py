@@ -235,3 +235,22 @@ def test_resume_after_a_kill_between_log_and_checkpoint_repeats_no_step(mini_ran
     history = train(m2, x, y, cfg, out_dir=tmp_path, resume=True, progress=False)
     steps = [json.loads(l)["step"] for l in log.read_text().splitlines()]
     assert steps == [h["step"] for h in history] == list(range(6))
+
+
+def _assets_digest():
+    import hashlib
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "dpt" / "assets").iterdir())}
+
+
+@pytest.mark.parametrize("argv, match", [
+    ([], "the following arguments are required: --out"),
+    (["--out", str(ROOT / "dpt" / "assets" / "miniclip.pt")], "is inside the package's assets"),
+    (["--out", str(ROOT / "dpt" / "assets" / "miniclip.pt"), "--report-only"], "is inside the package's assets"),
+])
+def test_pretrain_never_writes_into_the_package(capsys, argv, match):
+    from dpt import pretrain
+    before = _assets_digest()
+    with pytest.raises(SystemExit) as e:
+        run_cli(pretrain.main, ["--steps", "1", "--corpus-size", "8", *argv])
+    assert e.value.code == 2 and match in capsys.readouterr().err
+    assert _assets_digest() == before
