@@ -3,6 +3,7 @@
 zeroshot  logits = s * v . t_hand                       (no training)
 coop      logits = s * v . t_soft,  L = CE
 kgcoop    L = CE + w (1 - cos(t_soft, t_hand))          (w = 8)
+prograd   L = CE, its gradient projected so it never opposes the KL to zero-shot CLIP (lambda = 1, T = 1)
 cocoop    t_soft(v): context + meta-net(v), L = CE     (one prompt set per image)
 dpt       L = CE(real + class-wise mixup) - lambda_mi * MI(t_soft ; t_hand)   (this project's method)
 """
@@ -30,6 +31,8 @@ class MethodConfig:
     class_specific: bool = False
     class_position: str = "end"
     kg_weight: float = 8.0  # KgCoOp
+    prograd_lambda: float = 1.0  # ProGrad: how much of the conflicting gradient component is removed
+    prograd_t: float = 1.0  # ProGrad: temperature of the KL to zero-shot CLIP
     meta_hidden_ratio: int = 16  # CoCoOp meta-net bottleneck
     # dual-view prompt tuning (dpt)
     mi_weight: float = 30.0
@@ -52,6 +55,7 @@ class MethodConfig:
         check(min(self.kg_weight, self.mi_weight, self.critic_lr) >= 0 and self.mixup_alpha > 0,
               "kg_weight, mi_weight and critic_lr must be >= 0 and mixup_alpha > 0")
         check(0 <= self.ensemble <= 1, f"ensemble must be in [0, 1], got {self.ensemble}")
+        check(self.prograd_lambda >= 0 and self.prograd_t > 0, "prograd_lambda must be >= 0 and prograd_t > 0")
         check(self.meta_hidden_ratio >= 1 and self.critic_hidden >= 1, "hidden sizes must be positive")
 
     @classmethod
@@ -91,6 +95,10 @@ class PromptMethod(nn.Module):
 
     def loss(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError(f"{self.name} has nothing to train")
+
+    def backward(self, loss: torch.Tensor, terms: dict, scale: float = 1.0) -> None:
+        """Turn the loss into gradients (the trainer then steps). `scale`: the AMP loss scale."""
+        (loss if scale == 1.0 else loss * scale).backward()
 
     @property
     def trainable(self) -> bool:
@@ -142,6 +150,31 @@ class KgCoOp(CoOp):
         ce = F.cross_entropy(self.logits(image_features, soft), labels)
         kg = 1 - (soft * self.hand).sum(-1).mean()
         return ce + self.cfg.kg_weight * kg, {"ce": ce.detach(), "kg": kg.detach()}
+
+
+class ProGrad(CoOp):
+    """CoOp whose update never opposes zero-shot CLIP's prediction (Zhu et al., ProGrad): where the CE
+    gradient points against the gradient of the KL to the zero-shot (hand-crafted) prediction, its
+    conflicting component is removed, per parameter, as in BeierZhu/Prompt-align's trainer."""
+    name = "prograd"
+    config_fields = (*CoOp.config_fields, "prograd_lambda", "prograd_t")
+
+    def loss(self, image_features, labels):
+        logits = self.logits(image_features)
+        ce = F.cross_entropy(logits, labels)
+        t = self.cfg.prograd_t
+        teacher = F.softmax(self.logit_scale * image_features @ self.hand.T / t, dim=-1)
+        kl = -(teacher * F.log_softmax(logits / t, dim=-1)).sum(1).mean() * t * t
+        return ce, {"ce": ce, "kl": kl}  # kl keeps its graph: backward() needs its gradient
+
+    def backward(self, loss, terms, scale=1.0):
+        params = [p for p in self.parameters() if p.requires_grad]
+        g_kl = torch.autograd.grad(terms["kl"] * scale, params, retain_graph=True)
+        g_ce = torch.autograd.grad(loss * scale, params)
+        for p, a, b in zip(params, g_ce, g_kl):
+            b_hat = b / torch.linalg.norm(b).clamp_min(1e-12)
+            along = torch.dot(a.flatten(), b_hat.flatten())
+            p.grad = a - self.cfg.prograd_lambda * along * b_hat if along < 0 else a
 
 
 class CoCoOp(CoOp):
@@ -231,7 +264,7 @@ class DualViewPrompt(CoOp):
         return loss, terms
 
 
-METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, DualViewPrompt)}
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
 
 
 def check_method(name: str) -> None:

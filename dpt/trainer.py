@@ -179,7 +179,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
             with autocast:
                 loss, terms = method.loss(x, y)
             record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
-                      **{k: float(v) for k, v in terms.items()}}
+                      **{k: float(v.detach()) for k, v in terms.items()}}
             if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
                 raise NonFiniteLoss(f"non-finite loss at epoch {epoch}, step {step}: {record}. "
                                     f"Last finite values: {last_finite or 'none (first step)'}. "
@@ -187,15 +187,14 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
             last_finite = record
             for o in optimizers:
                 o.zero_grad(set_to_none=True)
-            if scaler:
-                scaler.scale(loss).backward()
-                for o in optimizers:
+            method.backward(loss, terms, scaler.get_scale() if scaler else 1.0)
+            for o in optimizers:
+                if scaler:
                     scaler.step(o)
-                scaler.update()
-            else:
-                loss.backward()
-                for o in optimizers:
+                else:
                     o.step()
+            if scaler:
+                scaler.update()
             epoch_log.append(record)
         history += epoch_log
         mean = sum(r["loss"] for r in epoch_log) / len(epoch_log)
