@@ -28,7 +28,7 @@ test: $(STAMP)
 
 # The 3-seed miniature benchmark behind the README table.
 benchmark: $(STAMP)
-	$(BIN)/python -m dpt base2novel --methods zeroshot coop cocoop kgcoop prograd dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
+	$(BIN)/python -m dpt base2novel --methods zeroshot coop cocoop kgcoop prograd ivlp maple promptsrc dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
 
 clean:
 	rm -rf $(VENV) .cache

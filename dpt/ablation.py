@@ -27,7 +27,7 @@ ABLATIONS: dict[str, dict] = {
     "critic_separable": {"critic": "separable"},
     **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (1.0, 3.0, 10.0, 100.0)},
 }
-BASELINES = ["zeroshot", "coop", "kgcoop", "prograd"]
+BASELINES = ["zeroshot", "coop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc"]
 
 
 def run_ablation(datasets=None, seeds=(1, 2, 3), out="results/ablation.json", variants=None, baselines=BASELINES,

@@ -75,10 +75,11 @@ class Backbone:
         return self.model.encode_image(images.to(self.device), normalize=True).float()
 
     @torch.no_grad()
-    def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
-        """Normalised text features for plain-text prompts (checks they fit the context)."""
+    def encode_prompts(self, prompts: list[str], normalize: bool = True) -> torch.Tensor:
+        """Text features (normalised unless told) for plain-text prompts (checks they fit the context)."""
         tokens = tokenize(self.tokenizer, prompts, self.context_length)
-        return nn.functional.normalize(self.text_encoder.encode_tokens(tokens.to(self.device)), dim=-1).float()
+        feats = self.text_encoder.encode_tokens(tokens.to(self.device)).float()
+        return nn.functional.normalize(feats, dim=-1) if normalize else feats
 
 
 def available_backbones() -> list[str]:

@@ -8,7 +8,7 @@ import torch
 
 from .backbones import Backbone
 from .data.dataset import ClassificationDataset, few_shot, subsample_classes
-from .features import FeatureSet, image_features
+from .features import FeatureSet, image_features, image_pixels
 from .methods import METHODS, MethodConfig, PromptMethod, build_method
 from .trainer import TrainConfig, train
 
@@ -24,9 +24,10 @@ def accuracy(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor,
     device = method.hand.device
     conditional = method.name == "cocoop"
     text = None if conditional else method.text_features()
+    batch_size = 64 if conditional else 256 if method.encodes_images else batch_size
     correct = 0
-    for s in range(0, len(labels), batch_size if not conditional else 64):
-        x = features[s:s + (batch_size if not conditional else 64)].to(device)
+    for s in range(0, len(labels), batch_size):
+        x = features[s:s + batch_size].to(device)
         pred = method.logits(x, text).argmax(-1).cpu()
         correct += int((pred == labels[s:s + len(x)]).sum())
     return 100.0 * correct / max(1, len(labels))
@@ -60,29 +61,38 @@ class TrialInputs:
     classnames_base: tuple[str, ...]
     classnames_novel: tuple[str, ...]
     template: str
-    train_x: torch.Tensor | None  # few-shot features of the base classes (None: nothing to train)
+    train_x: torch.Tensor | None  # few-shot features (or images) of the base classes (None: nothing to train)
     train_y: torch.Tensor | None
     base: FeatureSet | None  # evaluation split, base classes (None: train only)
     novel: FeatureSet | None  # evaluation split, novel classes
 
 
 def eval_features(backbone: Backbone, dataset: ClassificationDataset, split: str, cache_dir=None,
-                  progress: bool = True) -> tuple[FeatureSet, FeatureSet]:
-    """Features of the evaluation split's base and novel images (encoded once per dataset)."""
-    return tuple(image_features(backbone, subsample_classes(dataset, part), split, cache_dir=cache_dir,
-                                progress=progress) for part in ("base", "novel"))
+                  progress: bool = True, images: bool = False) -> tuple[FeatureSet, FeatureSet]:
+    """Features of the evaluation split's base and novel images (encoded once per dataset), or with
+    `images` the preprocessed images themselves (for methods with visual prompts)."""
+    parts = [subsample_classes(dataset, part) for part in ("base", "novel")]
+    if images:
+        return tuple(image_pixels(backbone, p, p.split(split), progress=progress) for p in parts)
+    return tuple(image_features(backbone, p, split, cache_dir=cache_dir, progress=progress) for p in parts)
 
 
 def trial_inputs(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, cache_dir=None,
                  progress: bool = True, evaluation: tuple[FeatureSet, FeatureSet] | None = None,
                  train: FeatureSet | None = None, evaluate: bool = True) -> TrialInputs:
-    """Encode (or take) every feature the run reads, before any training: a bad image stops it here."""
+    """Encode (or take) every feature the run reads, before any training: a bad image stops it here.
+    `evaluation` and `train` are features, or for methods with visual prompts `evaluation` holds images."""
     base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
+    images = METHODS[run.method].encodes_images
     f_base = f_novel = None
     if evaluate:
-        f_base, f_novel = evaluation or eval_features(backbone, dataset, run.eval_split, cache_dir, progress)
+        f_base, f_novel = evaluation or eval_features(backbone, dataset, run.eval_split, cache_dir, progress, images)
     x = y = None
-    if METHODS[run.method].learns:
+    if images:
+        shots = image_pixels(backbone, base, few_shot(base.train, run.shots, run.train.seed), views=run.views,
+                             seed=run.train.seed, progress=progress)
+        x, y = shots.features, shots.labels
+    elif METHODS[run.method].learns:
         x, y = few_shot_features(backbone, base, run.shots, run.train.seed, run.views, cache_dir, progress, train)
     return TrialInputs(base.classnames, novel.classnames, dataset.template, x, y, f_base, f_novel)
 
@@ -131,7 +141,8 @@ def evaluate_base_novel(method: PromptMethod, backbone: Backbone, dataset: Class
                         cache_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Accuracy on the base and the novel classes of `dataset` and their harmonic mean (in percent)."""
     names = tuple(subsample_classes(dataset, part).classnames for part in ("base", "novel"))
-    return score_base_novel(method, names, eval_features(backbone, dataset, split, cache_dir, progress))
+    return score_base_novel(method, names, eval_features(backbone, dataset, split, cache_dir, progress,
+                                                         method.encodes_images))
 
 
 def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,

@@ -1,4 +1,5 @@
-"""A disk cache of frozen image features, so training never runs the image encoder twice.
+"""A disk cache of frozen image features, so training never runs the image encoder twice (and, for
+methods that prompt the image encoder, the preprocessed images they run it on).
 
 Features of (backbone, dataset split, transform, augmented view) are computed once and stored under
 `cache_dir` in a file named by a hash of everything that affects them. Files are written to a
@@ -52,14 +53,38 @@ def atomic_save(obj, path: Path) -> None:
 
 
 @torch.no_grad()
-def _encode(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], transform, batch_size: int,
-            desc: str, progress: bool) -> torch.Tensor:
-    feats = []
+def _encode(backbone: Backbone | None, dataset: ClassificationDataset, items: Sequence[Item], transform,
+            batch_size: int, desc: str, progress: bool) -> torch.Tensor:
+    """Image features of `items` (or, with no backbone, the preprocessed images themselves)."""
+    out = []
     for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = items[start:start + batch_size]
-        x = torch.stack([transform(dataset.load_image(it)) for it in batch])
-        feats.append(backbone.encode_images(x).cpu())
-    return torch.cat(feats) if feats else torch.empty(0, backbone.embed_dim)
+        x = torch.stack([transform(dataset.load_image(it)) for it in items[start:start + batch_size]])
+        out.append(backbone.encode_images(x).cpu() if backbone is not None else x)
+    return torch.cat(out) if out else torch.empty(0, backbone.embed_dim if backbone else 0)
+
+
+def _views(views: int, seed: int, encode) -> torch.Tensor:
+    """encode(train transform) once per view, each view seeded by (seed, view); the global RNG is restored."""
+    rng_state = torch.random.get_rng_state()
+    stacked = []
+    for v in range(views):
+        torch.manual_seed(hash((seed, v)) % (2**31))
+        stacked.append(encode(v))
+    torch.random.set_rng_state(rng_state)
+    return torch.stack(stacked)
+
+
+def image_pixels(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], *, views: int = 0,
+                 seed: int = 0, batch_size: int = 256, progress: bool = True) -> FeatureSet:
+    """Preprocessed images [N, 3, H, W] (or [V, N, 3, H, W]) of `items`, for methods that run the image
+    encoder themselves (visual prompts). They stay in memory: about 0.6 MB per 224-px image."""
+    labels = torch.tensor([it.label for it in items], dtype=torch.long)
+    desc = f"loading {dataset.name} images"
+    if views == 0:
+        return FeatureSet(_encode(None, dataset, items, backbone.preprocess, batch_size, desc, progress), labels)
+    return FeatureSet(_views(views, seed, lambda v: _encode(None, dataset, items, backbone.train_preprocess,
+                                                           batch_size, f"{desc} view {v + 1}/{views}", progress)),
+                      labels)
 
 
 def image_features(backbone: Backbone, dataset: ClassificationDataset, split: str, *, views: int = 0, seed: int = 0,
@@ -87,14 +112,8 @@ def image_features(backbone: Backbone, dataset: ClassificationDataset, split: st
     if views == 0:
         feats = _encode(backbone, dataset, items, backbone.preprocess, batch_size, desc, progress)
     else:
-        rng_state = torch.random.get_rng_state()
-        stacked = []
-        for v in range(views):
-            torch.manual_seed(hash((seed, v)) % (2**31))
-            stacked.append(_encode(backbone, dataset, items, backbone.train_preprocess, batch_size,
-                                   f"{desc} view {v + 1}/{views}", progress))
-        torch.random.set_rng_state(rng_state)
-        feats = torch.stack(stacked)
+        feats = _views(views, seed, lambda v: _encode(backbone, dataset, items, backbone.train_preprocess, batch_size,
+                                                      f"{desc} view {v + 1}/{views}", progress))
     if use_cache:
         try:
             atomic_save({"features": feats, "labels": labels}, path)

@@ -100,14 +100,16 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     for name in dict.fromkeys(t.dataset for _, t, *_ in pending):  # features once per dataset, before any training
         ds = datasets[name]
         mine = [p for p in pending if p[1].dataset == name]
-        evaluation = eval_features(backbone, ds, split, cache_dir, progress)
+        kinds = {METHODS[t.method].encodes_images for _, t, *_ in mine}  # features, and/or images (visual prompts)
+        evaluation = {k: eval_features(backbone, ds, split, cache_dir, progress, images=k) for k in sorted(kinds)}
         train = None
-        if any(METHODS[t.method].learns for _, t, *_ in mine):
+        if any(METHODS[t.method].learns and not METHODS[t.method].encodes_images for _, t, *_ in mine):
             train = image_features(backbone, subsample_classes(ds, "base"), "train", cache_dir=cache_dir,
                                    progress=progress)
         for i, t, run, rid, identity in mine:
             out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
-            inputs = trial_inputs(backbone, ds, run, cache_dir, progress, evaluation, train)
+            inputs = trial_inputs(backbone, ds, run, cache_dir, progress,
+                                  evaluation[METHODS[t.method].encodes_images], train)
             jobs.append((i, Job(t, run, rid, identity, inputs, out_dir, run_info(ds, run, backbone))))
     index = {id(job): i for i, job in jobs}
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress or not jobs)

@@ -5,6 +5,7 @@ coop      logits = s * v . t_soft,  L = CE
 kgcoop    L = CE + w (1 - cos(t_soft, t_hand))          (w = 8)
 prograd   L = CE, its gradient projected so it never opposes the KL to zero-shot CLIP (lambda = 1, T = 1)
 cocoop    t_soft(v): context + meta-net(v), L = CE     (one prompt set per image)
+ivlp, maple, promptsrc   deep prompts in both towers (dpt/multimodal.py): the image encoder is in the loop
 dpt       L = CE(real + class-wise mixup) - lambda_mi * MI(t_soft ; t_hand)   (this project's method)
 """
 from __future__ import annotations
@@ -44,6 +45,14 @@ class MethodConfig:
     mixup_in_mi: bool = True  # mixed samples also enter the MI term as extra pairs
     critic_lr: float = 1e-3  # the MI critic's own Adam (constant lr), separate from the prompt's SGD
     ensemble: float = 0.0  # inference: weight of the hand-crafted logits (0 = soft view only)
+    # vision-language prompts (IVLP, MaPLe, PromptSRC; muzairkhattak's reference configs)
+    prompt_depth: int | None = None  # layers with prompts in each tower; None: 3/4 of them (9 of ViT-B/16's 12)
+    n_ctx_vision: int = 4  # IVLP / PromptSRC vision prompt tokens (their text prompt has n_ctx)
+    maple_n_ctx: int = 2  # MaPLe: prompt tokens in both towers (the first 2 words of ctx_init)
+    src_text_weight: float = 25.0  # PromptSRC: L1 to the frozen template-ensemble text features
+    src_image_weight: float = 10.0  # PromptSRC: L1 to the frozen image features
+    gpa_mean: float = 15.0  # PromptSRC: Gaussian prompt aggregation over epochs (1-based), mean and std
+    gpa_std: float = 1.0
 
     def __post_init__(self):
         check(self.n_ctx >= 1, f"n_ctx must be at least 1, got {self.n_ctx}")
@@ -57,6 +66,10 @@ class MethodConfig:
         check(0 <= self.ensemble <= 1, f"ensemble must be in [0, 1], got {self.ensemble}")
         check(self.prograd_lambda >= 0 and self.prograd_t > 0, "prograd_lambda must be >= 0 and prograd_t > 0")
         check(self.meta_hidden_ratio >= 1 and self.critic_hidden >= 1, "hidden sizes must be positive")
+        check(self.prompt_depth is None or self.prompt_depth >= 1, f"prompt_depth must be >= 1, got {self.prompt_depth}")
+        check(min(self.n_ctx_vision, self.maple_n_ctx) >= 1, "n_ctx_vision and maple_n_ctx must be at least 1")
+        check(min(self.src_text_weight, self.src_image_weight) >= 0 and self.gpa_std > 0,
+              "src_text_weight and src_image_weight must be >= 0 and gpa_std > 0")
 
     @classmethod
     def from_dict(cls, d: dict) -> "MethodConfig":
@@ -73,6 +86,7 @@ class PromptMethod(nn.Module):
     config_fields: tuple[str, ...] = ()  # the MethodConfig fields this method reads
     train_defaults: dict = {}  # TrainConfig overrides this method needs (on top of the profile's)
     learns = True  # False for methods with nothing to train (they need no training features)
+    encodes_images = False  # True: inputs are preprocessed images, not cached features (visual prompts)
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
         super().__init__()
@@ -100,6 +114,9 @@ class PromptMethod(nn.Module):
         """Turn the loss into gradients (the trainer then steps). `scale`: the AMP loss scale."""
         (loss if scale == 1.0 else loss * scale).backward()
 
+    def end_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer after each epoch (0-based), before its checkpoint (PromptSRC's aggregation)."""
+
     @property
     def trainable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())
@@ -119,11 +136,13 @@ class CoOp(PromptMethod):
     config_fields = ("n_ctx", "ctx_init", "class_specific", "class_position")
 
     def __init__(self, backbone, classnames, template, cfg):
-        c = cfg
-        self_learner = SoftPromptLearner(backbone, classnames, n_ctx=c.n_ctx, init=c.ctx_init,
-                                         class_specific=c.class_specific, position=c.class_position)
+        learner = self.make_prompt_learner(backbone, classnames, cfg)
         super().__init__(backbone, classnames, template, cfg)
-        self.prompt_learner = self_learner
+        self.prompt_learner = learner
+
+    def make_prompt_learner(self, backbone, classnames, cfg) -> SoftPromptLearner:
+        return SoftPromptLearner(backbone, classnames, n_ctx=cfg.n_ctx, init=cfg.ctx_init,
+                                 class_specific=cfg.class_specific, position=cfg.class_position)
 
     def set_classnames(self, classnames):
         super().set_classnames(classnames)
@@ -264,7 +283,9 @@ class DualViewPrompt(CoOp):
         return loss, terms
 
 
-METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
+from .multimodal import IVLP, MaPLe, PromptSRC  # noqa: E402  (they build on CoOp above)
+
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, IVLP, MaPLe, PromptSRC, DualViewPrompt)}
 
 
 def check_method(name: str) -> None:

@@ -38,6 +38,26 @@ ENSEMBLE_TEMPLATES = (
     "a drawing of a {}.", "a sketch of a {}.", "pixel art of a {}.", "itap of a {}.",
 )
 
+# CLIP's 60 ImageNet prompt templates (openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb, as listed in
+# muzairkhattak/PromptSRC trainers/imagenet_templates.py): PromptSRC's frozen text targets average over them.
+CLIP_IMAGENET_TEMPLATES = (
+    "a photo of a {}.", "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.",
+    "a photo of the hard to see {}.", "a low resolution photo of the {}.", "a rendering of a {}.",
+    "graffiti of a {}.", "a bad photo of the {}.", "a cropped photo of the {}.", "a tattoo of a {}.",
+    "the embroidered {}.", "a photo of a hard to see {}.", "a bright photo of a {}.", "a photo of a clean {}.",
+    "a photo of a dirty {}.", "a dark photo of the {}.", "a drawing of a {}.", "a photo of my {}.",
+    "the plastic {}.", "a photo of the cool {}.", "a close-up photo of a {}.", "a black and white photo of the {}.",
+    "a painting of the {}.", "a painting of a {}.", "a pixelated photo of the {}.", "a sculpture of the {}.",
+    "a bright photo of the {}.", "a cropped photo of a {}.", "a plastic {}.", "a photo of the dirty {}.",
+    "a jpeg corrupted photo of a {}.", "a blurry photo of the {}.", "a photo of the {}.", "a good photo of the {}.",
+    "a rendering of the {}.", "a {} in a video game.", "a photo of one {}.", "a doodle of a {}.",
+    "a close-up photo of the {}.", "the origami {}.", "the {} in a video game.", "a sketch of a {}.",
+    "a doodle of the {}.", "a origami {}.", "a low resolution photo of a {}.", "the toy {}.",
+    "a rendition of the {}.", "a photo of the clean {}.", "a photo of a large {}.", "a rendition of a {}.",
+    "a photo of a nice {}.", "a photo of a weird {}.", "a blurry photo of a {}.", "a cartoon {}.", "art of a {}.",
+    "a sketch of the {}.", "a embroidered {}.", "a pixelated photo of a {}.", "itap of the {}.",
+)
+
 
 def _clean(classnames: Sequence[str]) -> list[str]:
     if len(classnames) == 0:
@@ -46,11 +66,14 @@ def _clean(classnames: Sequence[str]) -> list[str]:
 
 
 @torch.no_grad()
-def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templates: str | Sequence[str]) -> torch.Tensor:
-    """Normalised text features [C, D]; with several templates, the normalised mean over templates."""
+def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templates: str | Sequence[str],
+                          normalize_each: bool = True) -> torch.Tensor:
+    """Normalised text features [C, D]; with several templates, the normalised mean over templates
+    (of normalised features as in CLIP's ensembles, or of raw ones as PromptSRC's targets)."""
     templates = [templates] if isinstance(templates, str) else list(templates)
     names = _clean(classnames)
-    feats = torch.stack([backbone.encode_prompts([t.format(c) for c in names]) for t in templates])
+    feats = torch.stack([backbone.encode_prompts([t.format(c) for c in names], normalize=normalize_each)
+                         for t in templates])
     return F.normalize(feats.mean(0), dim=-1)
 
 
@@ -58,10 +81,22 @@ class SoftPromptLearner(nn.Module):
     """CoOp's learnable context. forward() -> unnormalised text features [C, D] for the current classes."""
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], n_ctx: int = 4, init: str | None = "a photo of a",
-                 class_specific: bool = False, position: str = "end", init_std: float = 0.02):
+                 class_specific: bool = False, position: str = "end", init_std: float = 0.02,
+                 learn_first: int | None = None):
+        """learn_first: learn only the first n words of `init` and keep the rest as fixed words before the
+        class name (MaPLe/IVLP's rule: n_ctx 2 of "a photo of a" learns "a photo", keeps "of a").
+        Without it, as in CoOp, every word of `init` is learned and `n_ctx` is their number."""
         super().__init__()
         if position not in ("end", "middle", "front"):
             raise BadInput(f"class token position must be end, middle or front, not {position!r}")
+        self.fixed_words = ""
+        if init and learn_first is not None:
+            words = init.split()
+            if not 1 <= learn_first <= len(words):
+                raise BadInput(f"cannot learn the first {learn_first} words of {init!r}")
+            init, self.fixed_words = " ".join(words[:learn_first]), " ".join(words[learn_first:])
+            if self.fixed_words and position != "end":
+                raise BadInput("fixed words after the context need the class name at the end")
         # the frozen, shared encoder is kept out of this module's parameters and state dict
         object.__setattr__(self, "text_encoder", backbone.text_encoder)
         self.tokenizer = backbone.tokenizer
@@ -91,13 +126,13 @@ class SoftPromptLearner(nn.Module):
             raise BadInput("class-specific contexts are tied to their classes; they cannot be moved to new classes")
         self.classnames = names
         placeholder = " ".join(["X"] * self.n_ctx)
-        prompts = [f"{placeholder} {n}." for n in names]
+        prompts = [" ".join(filter(None, (placeholder, self.fixed_words, n))) + "." for n in names]
         tokens = tokenize(self.tokenizer, prompts, self.text_encoder.context_length).to(self.ctx.device)
         with torch.no_grad():
             emb = self.text_encoder.embed(tokens).to(self.ctx.dtype)
         name_lens = torch.tensor([len(self.tokenizer.encode(n)) for n in names], device=self.ctx.device)
         self.register_buffer("prefix", emb[:, :1], persistent=False)  # SOT
-        self.register_buffer("suffix", emb[:, 1 + self.n_ctx:], persistent=False)  # class, ".", EOT, pad
+        self.register_buffer("suffix", emb[:, 1 + self.n_ctx:], persistent=False)  # [fixed words], class, ".", EOT
         self.register_buffer("eot_index", tokens.argmax(dim=-1), persistent=False)
         self.register_buffer("name_lens", name_lens, persistent=False)
 
@@ -118,8 +153,8 @@ class SoftPromptLearner(nn.Module):
             rows.append(torch.cat([self.prefix[i:i + 1], *mid, rest], dim=1))
         return torch.cat(rows)
 
-    def forward(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
-        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index)
+    def forward(self, ctx: torch.Tensor | None = None, deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep)
 
     @torch.no_grad()
     def nearest_words(self, k: int = 3) -> list[list[str]]:

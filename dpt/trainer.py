@@ -1,4 +1,5 @@
-"""One trainer for every method: SGD + CoOp's schedule over cached image features (an MI critic gets its own Adam).
+"""One trainer for every method: SGD + CoOp's schedule over cached image features, or over images for
+methods with visual prompts (an MI critic gets its own Adam).
 
 Per epoch the batch order (and every random draw inside the loss, e.g. mixup) comes from a
 generator seeded by (seed, epoch), so a run resumed from its last epoch checkpoint finishes with
@@ -108,7 +109,8 @@ def _autocast(device: torch.device, precision: str):
 def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
           out_dir: str | Path | None = None, resume: bool = False, run_info: dict | None = None,
           progress: bool = True, stop_after_epoch: int | None = None, max_steps: int | None = None) -> list[dict]:
-    """Train `method` on cached features ([N, D], or [V, N, D] with V augmented views per image).
+    """Train `method` on cached features ([N, D], or [V, N, D] with V augmented views per image), or on
+    preprocessed images ([N, 3, H, W] or [V, N, 3, H, W]) for methods that encode images themselves.
 
     Returns the per-step log (dicts with epoch, step, lr, loss and each loss term).
     out_dir: where `log.jsonl` and `checkpoint.pt` go; `resume` continues from the checkpoint there.
@@ -119,7 +121,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
     device = method.hand.device
     features = features.to(device)
     labels = labels.to(device)
-    if features.dim() == 2:
+    if features.dim() == (4 if method.encodes_images else 2):  # one view: [N, D] features or [N, 3, H, W] images
         features = features.unsqueeze(0)
     n_views, n = features.shape[:2]
     if n == 0:
@@ -197,6 +199,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
                 scaler.update()
             epoch_log.append(record)
         history += epoch_log
+        method.end_epoch(epoch, cfg.epochs)
         mean = sum(r["loss"] for r in epoch_log) / len(epoch_log)
         bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
         if out:
