@@ -58,9 +58,11 @@ def test_identity_changes_with_weights_shots_epochs_options_and_data(mini_random
 def test_methods_read_only_the_options_in_their_identity(miniclip):
     """Each method's `config_fields` must list every MethodConfig field it reads (else the identity lies)."""
     from dpt.methods import METHODS, build_method
-    x = torch.nn.functional.normalize(torch.randn(8, miniclip.embed_dim), dim=-1)
+    features = torch.nn.functional.normalize(torch.randn(8, miniclip.embed_dim), dim=-1)
+    images = torch.randn(8, 3, 48, 48)  # methods with visual prompts take images
     y = torch.arange(8) % 2
     for name, cls in METHODS.items():
+        x = images if cls.encodes_images else features
         read = set()
 
         class Recording(MethodConfig):
