@@ -283,9 +283,8 @@ class DualViewPrompt(CoOp):
         return loss, terms
 
 
-from .multimodal import IVLP, MaPLe, PromptSRC  # noqa: E402  (they build on CoOp above)
-
-METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, IVLP, MaPLe, PromptSRC, DualViewPrompt)}
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
+from . import multimodal  # noqa: E402,F401  (builds on CoOp above and adds ivlp, maple, promptsrc to METHODS)
 
 
 def check_method(name: str) -> None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import check
-from .methods import CoOp
+from .methods import METHODS, CoOp
 from .prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
 from .vision_encoder import VisionPromptEncoder
 
@@ -113,7 +113,11 @@ class PromptSRC(IVLP):
         super().__init__(backbone, classnames, template, cfg)
         self._frozen_text = (None, None)  # (class names, features): computed when first trained on
         for name, p in self.named_parameters():  # the running Gaussian-weighted average (saved in checkpoints)
-            self.register_buffer("gpa_" + name.replace(".", "_"), torch.zeros_like(p))
+            self.register_buffer(self._gpa_name(name), torch.zeros_like(p))
+
+    @staticmethod
+    def _gpa_name(param: str) -> str:
+        return "gpa_" + param.replace(".", "_")
 
     def frozen_text_features(self) -> torch.Tensor:
         """Normalised mean of the frozen model's text features over CLIP's 60 templates (the reference's targets)."""
@@ -141,9 +145,11 @@ class PromptSRC(IVLP):
     @torch.no_grad()
     def end_epoch(self, epoch, epochs):
         w = gpa_weights(epochs, self.cfg.gpa_mean, self.cfg.gpa_std)[epoch]
-        buffers = dict(self.named_buffers())
         for name, p in self.named_parameters():
-            buffers["gpa_" + name.replace(".", "_")].add_(w * p)
-        if epoch == epochs - 1:  # after the last epoch, the prompts become their aggregate
-            for name, p in self.named_parameters():
-                p.copy_(buffers["gpa_" + name.replace(".", "_")])
+            gpa = self.get_buffer(self._gpa_name(name))
+            gpa.add_(w * p)
+            if epoch == epochs - 1:  # after the last epoch, the prompts become their aggregate
+                p.copy_(gpa)
+
+
+METHODS.update({m.name: m for m in (IVLP, MaPLe, PromptSRC)})

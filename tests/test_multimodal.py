@@ -205,3 +205,12 @@ def test_visual_prompt_methods_learn_only_their_prompts(miniclip, name):
 def test_prompt_depth_beyond_the_backbone_is_refused(miniclip):
     with pytest.raises(BadInput, match="prompt_depth 9 exceeds the backbone's 4 layers"):
         build_method("ivlp", miniclip, CLASSES, "a photo of a {}.", MethodConfig(prompt_depth=9))
+
+
+def test_either_module_can_be_imported_first():
+    import subprocess
+    import sys
+    for first in ("dpt.multimodal", "dpt.methods"):
+        code = f"import {first}; from dpt.methods import METHODS; print(sorted(METHODS))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert "'ivlp'" in out and "'promptsrc'" in out and "'dpt'" in out
