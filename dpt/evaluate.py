@@ -19,12 +19,11 @@ def harmonic_mean(base: float, novel: float) -> float:
 
 @torch.no_grad()
 def accuracy(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy in percent. Class text features are encoded once (except image-conditioned methods)."""
+    """Top-1 accuracy in percent. Class text features are encoded once (unless they depend on the image)."""
     method.eval()
     device = method.hand.device
-    conditional = method.name == "cocoop"
-    text = None if conditional else method.text_features()
-    batch_size = 64 if conditional else 256 if method.encodes_images else batch_size
+    text = None if method.text_per_image else method.text_features()
+    batch_size = method.eval_batch_size or batch_size
     correct = 0
     for s in range(0, len(labels), batch_size):
         x = features[s:s + batch_size].to(device)

@@ -87,6 +87,8 @@ class PromptMethod(nn.Module):
     train_defaults: dict = {}  # TrainConfig overrides this method needs (on top of the profile's)
     learns = True  # False for methods with nothing to train (they need no training features)
     encodes_images = False  # True: inputs are preprocessed images, not cached features (visual prompts)
+    text_per_image = False  # True: class text features depend on the image (CoCoOp), so none are shared
+    eval_batch_size: int | None = None  # samples per evaluation forward (None: the caller's default)
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
         super().__init__()
@@ -201,6 +203,8 @@ class CoCoOp(CoOp):
     name = "cocoop"
     config_fields = (*CoOp.config_fields, "meta_hidden_ratio")
     train_defaults = {"batch_size": 8}  # one prompt set per image: small batches, as in CoCoOp
+    text_per_image = True
+    eval_batch_size = 64
     max_prompts = 4096  # prompts per text-encoder forward (bounds memory; results do not depend on it)
 
     def __init__(self, backbone, classnames, template, cfg):

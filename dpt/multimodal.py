@@ -39,6 +39,7 @@ class IVLP(CoOp):
     to the patches, replaced at each of the first J layers."""
     name = "ivlp"
     encodes_images = True
+    eval_batch_size = 256  # images, not features, go through each forward
     config_fields = ("n_ctx", "ctx_init", "n_ctx_vision", "prompt_depth")
     train_defaults = {"lr": 0.0025, "epochs": 20, "batch_size": 4}  # configs/trainers/IVLP/vit_b16_c2_ep20_batch4_4+4ctx
 
@@ -133,7 +134,7 @@ class PromptSRC(IVLP):
         ce = F.cross_entropy(logits, labels)
         frozen_text = self.frozen_text_features()
         with torch.no_grad():
-            frozen_image = F.normalize(self.vision(images), dim=-1)
+            frozen_image = self.backbone.encode_images(images)
             frozen_logits = self.logit_scale * frozen_image @ frozen_text.T
         l_text = F.l1_loss(text, frozen_text) * c.src_text_weight
         l_image = F.l1_loss(image, frozen_image) * c.src_image_weight
