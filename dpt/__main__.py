@@ -3,6 +3,8 @@
   info        environment, device and the miniature backbone
   base2novel  train and evaluate methods on base/novel classes (see --help)
   ablate      the dual-view method with one piece changed at a time (see --help)
+  transfer    train on all classes of a source, score other datasets and domains (see --help)
+  shots       few-shot curves: all classes, 1 to 16 shots (see --help)
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
 """
 import sys
@@ -67,6 +69,12 @@ def dispatch() -> None:
         run(rest)
     elif cmd == "ablate":
         from .ablation import main as run
+        run(rest)
+    elif cmd == "transfer":
+        from .transfer import transfer_main as run
+        run(rest)
+    elif cmd == "shots":
+        from .transfer import shots_main as run
         run(rest)
     elif cmd == "info":
         info()

@@ -32,9 +32,7 @@ def run_benchmark(methods, datasets, seeds, out, *, profile=None, shots=None, ba
     profile: a Profile or its name (default: the one for `backbone_name`, else $DPT_PROFILE or miniature);
     datasets None: the profile's. variants: {label: (method, method overrides)}, run after `methods`."""
     store = ResultsStore(out)
-    if isinstance(profile, str) or profile is None:
-        profile = get_profile(profile) if profile or not backbone_name else profile_for_backbone(backbone_name)
-    profile = profile.with_(backbone=backbone_name, pretrained=pretrained, device=device)
+    profile = resolve_profile(profile, backbone_name, pretrained, device)
     names = resolve_dataset_names(datasets or profile.datasets)
     trials = grid(methods, names, seeds, tag, method_overrides)
     for label, (method, overrides) in (variants or {}).items():
@@ -42,6 +40,14 @@ def run_benchmark(methods, datasets, seeds, out, *, profile=None, shots=None, ba
     return run_grid(trials, profile, store, shots=shots, split=split,
                     train_overrides=train_overrides, data_root=data_root, download=download, cache_dir=cache_dir,
                     runs_dir=runs_dir, engine=engine, progress=progress)
+
+
+def resolve_profile(profile=None, backbone_name=None, pretrained=None, device=None):
+    """A Profile or its name (default: the one for `backbone_name`, else $DPT_PROFILE or miniature),
+    with the given fields replaced."""
+    if isinstance(profile, str) or profile is None:
+        profile = get_profile(profile) if profile or not backbone_name else profile_for_backbone(backbone_name)
+    return profile.with_(backbone=backbone_name, pretrained=pretrained, device=device)
 
 
 def parse_sets(pairs: list[str], what: str) -> dict:
@@ -57,11 +63,14 @@ def parse_sets(pairs: list[str], what: str) -> dict:
     return out
 
 
-def add_run_arguments(ap: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs a grid."""
+def add_run_arguments(ap: argparse.ArgumentParser, many_shots: bool = False) -> None:
+    """Options shared by every command that runs a grid (`many_shots`: --shots takes a list)."""
     ap.add_argument("--datasets", nargs="+", default=None, help="names, or 'miniature' / 'benchmarks' (default: the profile's)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    ap.add_argument("--shots", type=int, default=None, help="shots per base class (default 16)")
+    if many_shots:
+        ap.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16], help="shots per class")
+    else:
+        ap.add_argument("--shots", type=int, default=None, help="shots per class (default 16)")
     ap.add_argument("--profile", default=None, choices=["miniature", "real"],
                     help="defaults for backbone, weights, datasets, device and epochs (default: miniature)")
     ap.add_argument("--backbone", default=None, help="miniclip or an open_clip model name")

@@ -62,6 +62,8 @@ class Profile:
     device: str
     train: dict = field(default_factory=dict)  # TrainConfig overrides for this profile
     shots: int = 16
+    transfer_source: str = ""  # transfer / domain generalisation: the dataset trained on (all classes) ...
+    transfer_targets: tuple[str, ...] = ()  # ... and the datasets scored (the source itself first)
 
     def train_config(self, method: str, seed: int, overrides: dict | None = None):
         """The TrainConfig of `method` under this profile, with the user's overrides on top."""
@@ -82,11 +84,15 @@ def default_device() -> str:
 
 
 def _profiles() -> dict[str, Profile]:
-    from .data import BENCHMARKS, MINIATURE_DATASETS
+    from .data import BENCHMARKS, IMAGENET_VARIANTS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE
     return {
         # epochs chosen on the miniature's val split (README); CoOp's 50 for the real benchmarks
-        "miniature": Profile("miniature", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30}),
-        "real": Profile("real", "ViT-B-16", "openai", tuple(BENCHMARKS), "cuda", {"epochs": 50}),
+        "miniature": Profile("miniature", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30},
+                             transfer_source=MINIATURE_SOURCE,
+                             transfer_targets=(MINIATURE_SOURCE, *MINIATURE_DOMAINS, *MINIATURE_DATASETS)),
+        "real": Profile("real", "ViT-B-16", "openai", tuple(BENCHMARKS), "cuda", {"epochs": 50},
+                        transfer_source="ImageNet",
+                        transfer_targets=("ImageNet", *IMAGENET_VARIANTS, *(b for b in BENCHMARKS if b != "ImageNet"))),
     }
 
 

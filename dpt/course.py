@@ -50,12 +50,15 @@ class Course:
         """The profile's training config for `method` (the same one `python -m dpt base2novel` uses)."""
         return self.profile.train_config(method, seed, overrides)
 
-    def run_config(self, method: str, seed: int = 1, method_cfg=None, **train_overrides):
-        """A RunConfig for `method` with the profile's defaults (for train_on_base / base_to_novel)."""
+    def run_config(self, method: str, seed: int = 1, method_cfg=None, classes: str = "base", shots: int | None = None,
+                   **train_overrides):
+        """A RunConfig for `method` with the profile's defaults (for train_on_base / base_to_novel); classes
+        "all" trains on every class (the transfer and few-shot protocols)."""
         from .evaluate import RunConfig
         from .methods import MethodConfig
-        return RunConfig(method=method, shots=self.profile.shots, train=self.train_config(method, seed, **train_overrides),
-                         method_cfg=method_cfg or MethodConfig())
+        return RunConfig(method=method, shots=shots or self.profile.shots,
+                         train=self.train_config(method, seed, **train_overrides),
+                         method_cfg=method_cfg or MethodConfig(), classes=classes)
 
     def results_file(self, stem: str) -> Path:
         """results/<stem>.json for the miniature, results/<stem>_real.json for the real profile."""

@@ -9,6 +9,7 @@ the driver recorded.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import platform
@@ -49,7 +50,7 @@ def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info
     if weights_fingerprint(backbone) != weights:
         raise DptError(f"a Ray worker loaded other weights for {profile.backbone} ({profile.pretrained}) than the "
                        "driver: every node must see the same checkpoint file or open_clip cache")
-    inputs.base, inputs.novel = evaluation
+    inputs.evaluation = evaluation
     out, where = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False, run_info=run_info)
     out.pop("model")
     return out, where
@@ -78,9 +79,11 @@ class RayEngine:
             task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_trial)
             shared, pending = {}, {}
             for job in jobs:
-                evaluation = (job.inputs.base, job.inputs.novel)
-                ref = shared.setdefault(id(job.inputs.base), ray.put(evaluation))  # once per dataset
-                light = type(job.inputs)(**{**vars(job.inputs), "base": None, "novel": None})
+                evaluation = job.inputs.evaluation
+                if id(evaluation) not in shared:  # once per evaluation (dataset), shared by its trials
+                    shared[id(evaluation)] = ray.put(evaluation)
+                ref = shared[id(evaluation)]
+                light = dataclasses.replace(job.inputs, evaluation=None)
                 pending[task.remote(profile, job.identity["weights"], job.run, light, ref, job.out_dir,
                                     job.run_info)] = job
             while pending:

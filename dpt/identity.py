@@ -45,11 +45,11 @@ def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "te
 
 
 def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> dict:
-    """The identity of one base-to-novel run (`run` is an evaluate.RunConfig). A method that learns
+    """The identity of one training run (`run` is an evaluate.RunConfig). A method that learns
     nothing (zero-shot) has no training config or shots in its identity: they do not change its number."""
     from .methods import METHODS
     learns = METHODS[run.method].learns
-    return {
+    identity = {
         "version": IDENTITY_VERSION,
         "method": run.method,
         "method_config": run.method_cfg.fields_for(run.method),
@@ -64,6 +64,9 @@ def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> 
         "weights": weights_fingerprint(backbone),
         "device": torch.device(device).type,  # CPU fp32 and CUDA mixed precision give different numbers
     }
+    if run.classes != "base":  # trained on all classes (transfer, few-shot); base-to-novel ids stay as they were
+        identity["classes"] = run.classes
+    return identity
 
 
 def run_id(identity: dict) -> str:

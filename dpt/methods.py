@@ -98,8 +98,10 @@ class PromptMethod(nn.Module):
         self.logit_scale = backbone.logit_scale
         self.set_classnames(classnames)
 
-    def set_classnames(self, classnames: Sequence[str]) -> None:
+    def set_classnames(self, classnames: Sequence[str], template: str | None = None) -> None:
+        """Point the method at other classes (novel ones, a target dataset's), written with `template`."""
         self.classnames = list(classnames)
+        self.template = template or self.template
         self.register_buffer("hand", hand_crafted_features(self.backbone, classnames, self.template), persistent=False)
 
     def text_features(self) -> torch.Tensor:
@@ -146,8 +148,8 @@ class CoOp(PromptMethod):
         return SoftPromptLearner(backbone, classnames, n_ctx=cfg.n_ctx, init=cfg.ctx_init,
                                  class_specific=cfg.class_specific, position=cfg.class_position)
 
-    def set_classnames(self, classnames):
-        super().set_classnames(classnames)
+    def set_classnames(self, classnames, template=None):
+        super().set_classnames(classnames, template)
         if hasattr(self, "prompt_learner"):
             self.prompt_learner.set_classnames(classnames)
 

@@ -8,8 +8,9 @@ crash leaves the old file or the new one, never half of one, and a row is only e
 a row with the same identity (the same run, the same numbers). The Ray engine's workers return rows
 to the driver, which is the only writer.
 
-Format: {"format": "dpt-results", "version": 1, "rows": [row, ...]}; a row is
-{label, method, dataset, seed, shots, split, base, novel, hm, run_id, identity, provenance}.
+Format: {"format": "dpt-results", "version": 1, "rows": [row, ...]}; a base-to-novel row is
+{label, method, dataset, seed, shots, split, base, novel, hm, run_id, identity, provenance}; a transfer
+(or few-shot) row has source, target and accuracy instead of dataset, base, novel and hm.
 """
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def _read(path: Path) -> list[dict]:
         raise UnusableStore(f"--out {path} has results format version {doc.get('version')}, this dpt reads "
                             f"version {VERSION}; upgrade dpt or choose another path")
     return doc["rows"]
+
+
+def sort_key(row: dict) -> tuple:
+    """Rows sorted by label, dataset (transfer: source, target), shots, seed."""
+    return (row["label"], row.get("dataset", row.get("source")), row.get("target", ""), row.get("shots") or 0,
+            row["seed"], row["run_id"])
 
 
 class ResultsStore:
@@ -83,7 +90,7 @@ class ResultsStore:
         with self._locked():
             rows = [r for r in _read(self.path) if (r["label"], r["run_id"]) != (row["label"], row["run_id"])]
             rows.append(row)
-            rows.sort(key=lambda r: (r["label"], r["dataset"], r["seed"], r["run_id"]))
+            rows.sort(key=sort_key)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w") as f:

@@ -19,3 +19,14 @@ def test_ray_engine_equals_local_engine(tmp_path):
         [{k: r[k] for k in IDENTITY_AND_SCORES} for r in local]
     assert {r["provenance"]["engine"] for r in remote} == {"ray"}
     assert {r["provenance"]["pid"] for r in remote} != {r["provenance"]["pid"] for r in local}  # other processes
+
+
+def test_ray_engine_runs_transfer_like_the_local_engine(tmp_path):
+    from dpt.engines import LocalEngine, RayEngine
+    from dpt.transfer import run_transfer
+    kw = dict(methods=["zeroshot", "coop"], source="mini_colours", targets=["mini_colours", "mini_toys"], seeds=[1],
+              split="val", train_overrides={"epochs": 2}, progress=False)
+    local = run_transfer(out=tmp_path / "local.json", engine=LocalEngine(), **kw)
+    remote = run_transfer(out=tmp_path / "ray.json", engine=RayEngine(num_cpus=2), **kw)
+    keys = ("label", "source", "target", "seed", "shots", "accuracy", "run_id", "identity")
+    assert len(local) == 4 and [{k: r[k] for k in keys} for r in remote] == [{k: r[k] for k in keys} for r in local]

@@ -1,8 +1,11 @@
-"""Loaders for the 11 base-to-novel benchmarks, in CoOp's on-disk layout or through torchvision.
+"""Loaders for the 11 base-to-novel benchmarks, in CoOp's on-disk layout or through torchvision, and for
+ImageNet's four test-only variants (domain generalisation) in CoOp's layout.
 
 Preferred: CoOp's folders with `split_zhou_*.json` (see CoOp's DATASETS.md), which fix train / val /
 test and the class names used by every paper. Otherwise torchvision's dataset classes (with
 `download=True` where torchvision can download), with 20% of train held out (seeded) as val.
+The variants (CoOp's datasets/imagenetv2.py, imagenet_sketch.py, imagenet_a.py, imagenet_r.py) have a
+test split only; -A and -R hold 200 of ImageNet's classes, named through `classnames.txt`.
 """
 from __future__ import annotations
 
@@ -55,6 +58,15 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
 ]}
 
 
+# ImageNet's test-only variants: folder under the data root, image folder inside it
+IMAGENET_VARIANTS: dict[str, BenchmarkSpec] = {s.name: s for s in [
+    BenchmarkSpec("ImageNetV2", "imagenetv2", "imagenetv2-matched-frequency-format-val", None),
+    BenchmarkSpec("ImageNetSketch", "imagenet-sketch", "images", None),
+    BenchmarkSpec("ImageNetA", "imagenet-adversarial", "imagenet-a", None),
+    BenchmarkSpec("ImageNetR", "imagenet-rendition", "imagenet-r", None),
+]}
+
+
 def _open(path) -> Image.Image:
     return Image.open(path)
 
@@ -64,7 +76,8 @@ def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> MissingData
     tv = " or pass download=True (--download) to let torchvision fetch it" if spec.torchvision else ""
     return MissingData(
         f"{spec.name} not found under data root {root}. Looked for: {where}. "
-        f"Prepare it as in CoOp's DATASETS.md (folder '{spec.coop_dir}' with '{spec.split_file or 'its lists'}')"
+        f"Prepare it as in CoOp's DATASETS.md (folder '{spec.coop_dir}' with "
+        f"'{spec.split_file or (spec.image_dir + '/ and classnames.txt' if spec.name in IMAGENET_VARIANTS else 'its lists')}')"
         f"{tv}, or use the offline miniature datasets (--datasets miniature).")
 
 
@@ -113,9 +126,8 @@ def _fgvc(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
 def _imagenet(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
     """CoOp's ImageNet: images/train/<wnid>/*, images/val/<wnid>/*, classnames.txt ('<wnid> <name>' lines).
     As in CoOp, val serves as test; val for model selection is 1/50 of train (seeded)."""
-    lines = [l.split(" ", 1) for l in (folder / "classnames.txt").read_text().splitlines() if l.strip()]
-    wnids = [w for w, _ in lines]
-    classnames = tuple(n.strip() for _, n in lines)
+    names = read_classnames(folder / "classnames.txt")
+    wnids, classnames = list(names), tuple(names.values())
 
     def scan(sub):
         items = []
@@ -130,6 +142,44 @@ def _imagenet(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
     return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open,
                                  train=tuple(t for i, t in enumerate(train) if i not in held),
                                  val=tuple(t for i, t in enumerate(train) if i in held), test=tuple(scan("val")))
+
+
+def read_classnames(path: Path) -> dict[str, str]:
+    """CoOp's ImageNet classnames.txt: one '<wnid> <class name>' line per class, in label order."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            wnid, _, name = line.strip().partition(" ")
+            if not name:
+                raise BadInput(f"{path}: line {line!r} is not '<wnid> <class name>'; use CoOp's classnames.txt")
+            out[wnid] = name.strip()
+    return out
+
+
+def _folders(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _imagenet_variant(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
+    """A test-only ImageNet variant. V2: folders 0..999 are ImageNet's labels. Sketch, -A, -R: one folder per
+    wnid, labelled in sorted order (-A and -R: 200 of them, named through ImageNet's classnames.txt)."""
+    names = read_classnames(folder / "classnames.txt")
+    image_dir = folder / spec.image_dir
+    if spec.name == "ImageNetV2":
+        wnids = list(names)
+        pairs = [(str(i), wnids[i]) for i in range(len(wnids))]
+    else:
+        pairs = [(f, f) for f in _folders(image_dir)]
+        unknown = [f for f, _ in pairs if f not in names]
+        if unknown:
+            raise BadInput(f"{spec.name}: folder(s) {unknown[:5]} of {image_dir} are not wnids listed in "
+                           f"{folder / 'classnames.txt'}; use ImageNet's classnames.txt from CoOp's DATASETS.md")
+    test = [Item(str(p), label) for label, (sub, _) in enumerate(pairs)
+            for p in sorted((image_dir / sub).glob("*")) if p.is_file() and not p.name.startswith(".")]
+    if not test:
+        raise BadInput(f"{spec.name}: no images under {image_dir}; prepare it as in CoOp's DATASETS.md")
+    return ClassificationDataset(spec.name, tuple(names[w] for _, w in pairs), BENCHMARK_TEMPLATES[spec.name],
+                                 train=(), val=(), test=tuple(test), loader=_open)
 
 
 def _labels_of(ds) -> list[int]:
@@ -180,9 +230,9 @@ def _from_torchvision(spec: BenchmarkSpec, root: Path, download: bool) -> Classi
 
 
 def load_benchmark(name: str, root: str | Path | None, download: bool = False) -> ClassificationDataset:
-    if name not in BENCHMARKS:
-        raise BadInput(f"unknown dataset {name!r}; valid: {', '.join(BENCHMARKS)}")
-    spec = BENCHMARKS[name]
+    if name not in BENCHMARKS and name not in IMAGENET_VARIANTS:
+        raise BadInput(f"unknown dataset {name!r}; valid: {', '.join([*BENCHMARKS, *IMAGENET_VARIANTS])}")
+    spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     if root is None:
         raise MissingData(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
                                 "folder that holds the CoOp-style dataset folders, or use --datasets miniature.")
@@ -193,6 +243,10 @@ def load_benchmark(name: str, root: str | Path | None, download: bool = False) -
         looked.append(folder / "variants.txt")
         if looked[-1].is_file():
             return _fgvc(spec, folder)
+    elif name in IMAGENET_VARIANTS:
+        looked += [folder / "classnames.txt", folder / spec.image_dir]
+        if all(p.exists() for p in looked):
+            return _imagenet_variant(spec, folder)
     elif name == "ImageNet":
         looked.append(folder / "classnames.txt")
         if looked[-1].is_file() and (folder / spec.image_dir / "train").is_dir():

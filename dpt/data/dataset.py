@@ -152,3 +152,14 @@ def check_base_to_novel(dataset: ClassificationDataset, split: str, needs_train:
         if not part.split(split):
             raise BadInput(f"{dataset.name} has no {part.subset} {split} images, so its {part.subset} accuracy "
                            f"would be meaningless; check its {split} split")
+
+
+def check_transfer(dataset: ClassificationDataset, split: str | None) -> None:
+    """Refuse a source without training images (split None) or a target without `split` images."""
+    if split is None:
+        if not dataset.train:
+            raise BadInput(f"{dataset.name} has no training images, so it cannot be a source to train on; "
+                           "choose a dataset with a train split (ImageNet, not one of its variants)")
+        return
+    if not dataset.split(split):
+        raise BadInput(f"{dataset.name} has no {split} images to score; check its {split} split")

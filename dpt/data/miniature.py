@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import BadInput
 from .dataset import ClassificationDataset, Item
-from .world import COLOURS, SceneSampler, render
+from .world import BACKGROUNDS, COLOURS, SceneSampler, render
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -69,7 +69,31 @@ MINIATURE_SPECS: dict[str, MiniatureSpec] = {s.name: s for s in (
                   _family("sticker", shade="plain", size="big", distractor_size="big", distractor_shade="dark"),
                   max_distractors=1, p_distractor=0.7),
 )}
-MINIATURE_DATASETS = tuple(MINIATURE_SPECS)
+MINIATURE_DATASETS = tuple(MINIATURE_SPECS)  # the base-to-novel benchmark ('miniature')
+
+
+def _colours(name: str, seed: int, colours=tuple(COLOURS), **sampler) -> MiniatureSpec:
+    """One class per colour ("a photo of a red object."), any shape: the miniature's ImageNet-like source."""
+    sampler = {"styles": ("photo",), "backgrounds": ("black", "white", "grey"), "max_distractors": 1,
+               "p_distractor": 0.5, **sampler}
+    return MiniatureSpec(name=name, seed=seed, classes={c: {"colour": c} for c in colours},
+                         template="a photo of a {} object.", sampler=SceneSampler(**sampler))
+
+
+# Domain generalisation, as ImageNet -> ImageNet-V2 / -Sketch / -A / -R: the same classes (-A and -R: a
+# subset, as the real ones keep 200 of ImageNet's 1,000) under a change of sample, style or clutter.
+DOMAIN_SPECS: dict[str, MiniatureSpec] = {s.name: s for s in (
+    _colours("mini_colours", 601),  # the source: photos on plain backgrounds
+    _colours("mini_colours_v2", 602),  # a new sample of the same distribution (ImageNet-V2)
+    _colours("mini_colours_sketch", 603, styles=("sketch",)),  # line drawings (ImageNet-Sketch)
+    _colours("mini_colours_a", 604, tuple(COLOURS)[::2], backgrounds=("noisy",), max_distractors=2,
+             p_distractor=0.9, distractor_size="big"),  # cluttered scenes, a class subset (ImageNet-A)
+    _colours("mini_colours_r", 605, tuple(COLOURS)[1::2], styles=("pixel",),
+             backgrounds=tuple(BACKGROUNDS)),  # renditions of a class subset (ImageNet-R)
+)}
+MINIATURE_SPECS.update(DOMAIN_SPECS)
+MINIATURE_SOURCE = "mini_colours"
+MINIATURE_DOMAINS = tuple(n for n in DOMAIN_SPECS if n != MINIATURE_SOURCE)
 
 
 def scene_for(spec: MiniatureSpec, split: str, index: int, classname: str):
@@ -85,7 +109,7 @@ def _load(source, spec: MiniatureSpec):
 def load_miniature(name: str, per_class: dict[str, int] | None = None) -> ClassificationDataset:
     """A miniature dataset by name; `per_class` overrides the number of items per class and split."""
     if name not in MINIATURE_SPECS:
-        raise BadInput(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_DATASETS)}")
+        raise BadInput(f"unknown miniature dataset {name!r}; valid: {', '.join(MINIATURE_SPECS)}")
     spec = MINIATURE_SPECS[name]
     counts = {**spec.per_class, **(per_class or {})}
     classnames = tuple(spec.classes)  # the dataset's own label order (base family first)
