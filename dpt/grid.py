@@ -25,7 +25,7 @@ from .data import check_base_to_novel, check_transfer, load_dataset, subsample_c
 from .evaluate import RunConfig, base_novel_scores, eval_features, evaluation_set, run_info, trial_inputs
 from .features import image_features
 from .identity import data_fingerprint, provenance, run_id, run_identity
-from .methods import METHODS, MethodConfig, check_method
+from .methods import METHODS, MethodConfig, build_method, check_method
 from .store import ResultsStore
 
 
@@ -173,6 +173,15 @@ def describe(rows: list[dict]) -> str:
             + "  ".join(f"{x['target']} {x['accuracy']:.2f}" for x in rows))
 
 
+def check_scorable(backbone, run: RunConfig, inputs) -> None:
+    """Point a freshly built method at every evaluation set before any training, so that class names that
+    do not fit the text context, or class-specific contexts that cannot move to other classes, stop the
+    grid here rather than after the training."""
+    method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
+    for es in (inputs.evaluation or {}).values():
+        method.set_classnames(es.classnames, es.template)
+
+
 def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress) -> list:
     """Encode every feature the pending trials read (once per dataset and kind), before any training."""
     evaluations: dict = {}
@@ -187,6 +196,7 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
         return evaluations[key]
 
     train_features: dict = {}
+    checked: set = set()
     jobs = []
     for name in dict.fromkeys(p[1].dataset for p in pending):
         mine = [p for p in pending if p[1].dataset == name]
@@ -203,6 +213,10 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
             out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
             inputs = trial_inputs(backbone, datasets[name], run, cache_dir, progress,
                                   evaluation(t, method.encodes_images), train)
+            key = (t.method, repr(run.method_cfg.fields_for(t.method)), name, t.targets)
+            if key not in checked:
+                check_scorable(backbone, run, inputs)
+                checked.add(key)
             jobs.append((i, Job(t, run, rid, identity, inputs, out_dir, run_info(datasets[name], run, backbone)),
                          targets, stored))
         train_features.clear()

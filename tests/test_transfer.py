@@ -92,3 +92,14 @@ def test_a_variant_without_training_images_is_refused_as_a_source(tmp_path):
         check_transfer(replace(ds, train=()), None)
     with pytest.raises(ValueError, match="no test images"):
         check_transfer(replace(ds, test=()), "test")
+
+
+def test_class_specific_contexts_stop_before_training(monkeypatch, capsys, tmp_path):
+    """Class-specific contexts cannot move to a target's classes: refused before any run, nothing recorded."""
+    from test_bad_input import refused
+    import dpt.evaluate
+    monkeypatch.setattr(dpt.evaluate, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    out = tmp_path / "r.json"
+    refused(monkeypatch, capsys, out, "transfer", "--methods", "coop", "--source", "mini_colours", "--targets",
+            "mini_toys", "--set", "class_specific=true", "--seeds", "1", "--no-progress", match="class-specific")
+    assert not out.exists()
