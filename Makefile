@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export DPT_CACHE ?= $(CURDIR)/.cache/dpt
 
-.PHONY: setup course test benchmark clean
+.PHONY: setup browser-deps course test benchmark clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray,browser]"
 	$(BIN)/python -m ipykernel install --user --name dpt --display-name "dpt (.venv)" > /dev/null
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
@@ -22,8 +22,18 @@ course: $(STAMP)
 	$(BIN)/python -m dpt info
 	$(BIN)/python -m dpt course
 
-# The whole test suite: unit tests and every notebook under nbval.
-test: $(STAMP)
+# Chromium for tests/test_browser.py (JupyterLab in a real browser), from Debian's packages where we are
+# root; anywhere else that one test is skipped with its reason. Playwright comes with setup (the `browser` extra).
+CHROMIUM ?= $(or $(DPT_CHROMIUM),/usr/bin/chromium)
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then echo "browser test: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+		(apt-get install -y -q chromium > /dev/null 2>&1 || (apt-get update -q > /dev/null && apt-get install -y -q chromium > /dev/null)) \
+		&& echo "installed chromium for the browser test" || echo "could not install chromium: the browser test will be skipped"; \
+	else echo "no Chromium: the browser test will be skipped (Debian: sudo apt-get install chromium; or set DPT_CHROMIUM)"; fi
+
+# The whole test suite: unit tests, the browser test and every notebook under nbval.
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env tests notebooks
 
 # The 3-seed miniature benchmark behind the README table.

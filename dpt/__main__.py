@@ -6,6 +6,7 @@
   transfer    train on all classes of a source, score other datasets and domains (see --help)
   shots       few-shot curves: all classes, 1 to 16 shots (see --help)
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
+  colab       give every notebook the Colab badge and install cell for dpt.colab.REPOSITORY
 """
 import sys
 import time
@@ -80,6 +81,9 @@ def dispatch() -> None:
         info()
     elif cmd == "course":
         course(rest)
+    elif cmd == "colab":
+        from .colab import main as run
+        run(rest)
     else:
         print(__doc__)
         sys.exit(0 if cmd in ("help", "-h", "--help") else 2)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import Profile, get_profile
+from .errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,18 @@ class Course:
         """results/<stem>.json for the miniature, results/<stem>_real.json for the real profile."""
         return ROOT / "results" / (f"{stem}.json" if self.name == "miniature" else f"{stem}_real.json")
 
+    def stored(self, stem: str, label: str, dataset: str, seed: int = 1, split: str = "test") -> dict | None:
+        """The committed row of results/<stem>.json for (label, dataset, seed, split), None if there is none: a
+        notebook that trains a run itself checks its numbers against the command's."""
+        from .store import read_rows
+        path = self.results_file(stem)
+        hits = [r for r in (read_rows(path) if path.exists() else [])
+                if (r["label"], r.get("dataset"), r["seed"], r["split"]) == (label, dataset, seed, split)]
+        if len(hits) > 1:
+            raise BadInput(f"{path} holds {len(hits)} rows for {label} on {dataset}, seed {seed}, {split}; "
+                           "keep one (they differ in shots or training settings)")
+        return hits[0] if hits else None
+
     def savefig(self, fig, name: str) -> None:
         """Save a figure as figures/<name>.png (the README shows these)."""
         self.figures.mkdir(parents=True, exist_ok=True)
@@ -92,6 +105,6 @@ def setup(profile: str | None = None, seed: int = 0) -> Course:
                       "using the offline miniature instead", stacklevel=2)
         chosen = get_profile("miniature")
     torch.manual_seed(seed)
-    course = Course(chosen)
+    course = Course(chosen, figures=Path(os.environ.get("DPT_FIGURES") or ROOT / "figures"))  # tests redirect it
     print(course)
     return course

@@ -6,7 +6,7 @@ Soft (CoOp):  [SOT] v_1 ... v_n [class tokens] . [EOT] with learnable context ve
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -161,10 +161,18 @@ class SoftPromptLearner(nn.Module):
         return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep)
 
     @torch.no_grad()
-    def nearest_words(self, k: int = 3) -> list[list[str]]:
-        """For each context vector (first set), the k vocabulary tokens with the closest embedding."""
+    def nearest_words(self, k: int = 3, vocabulary: Iterable[str] | None = None) -> list[list[str]]:
+        """For each context vector (first set), the k tokens with the closest embedding. vocabulary: search only
+        the tokens of these words (a model pretrained on a small corpus never moved the other embeddings of its
+        49,408, so their nearness is noise)."""
         emb = F.normalize(self.text_encoder.token_embedding.weight.float(), dim=-1)
+        ids = torch.arange(emb.shape[0], device=emb.device)
+        if vocabulary is not None:
+            ids = torch.tensor(sorted({t for w in vocabulary for t in self.tokenizer.encode(w)}), device=emb.device)
+            if len(ids) < k:
+                raise BadInput(f"nearest_words: the vocabulary has {len(ids)} tokens, fewer than k={k}")
+            emb = emb[ids]
         ctx = F.normalize(self.ctx[0].float(), dim=-1)
-        top = (ctx @ emb.T).topk(k, dim=-1).indices
+        top = ids[(ctx @ emb.T).topk(k, dim=-1).indices]
         decode = getattr(self.tokenizer, "decode", None)
         return [[decode([int(t)]).strip() if decode else str(int(t)) for t in row] for row in top]

@@ -48,6 +48,11 @@ def _read(path: Path) -> list[dict]:
     return doc["rows"]
 
 
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a results file, for reading only (no lock, no check that it can be written)."""
+    return _read(Path(path))
+
+
 def sort_key(row: dict) -> tuple:
     """Rows sorted by label, dataset (transfer: source, target), shots, seed."""
     return (row["label"], row.get("dataset", row.get("source")), row.get("target", ""), row.get("shots") or 0,

@@ -138,3 +138,16 @@ def test_miniature_families_split_into_base_and_novel():
         assert len({c.split()[-1] for c in base.classnames}) == 1
         assert len({c.split()[-1] for c in novel.classnames}) == 1
         assert base.classnames[0].split()[-1] != novel.classnames[0].split()[-1]
+
+
+def test_control_split_mixes_both_families_in_each_half():
+    """mini_paints_random is mini_paints' classes in a random order: base and novel each hold inks and chalks
+    in about equal numbers, so the designed shift is gone and only the split differs."""
+    from dpt.data import MINIATURE_CONTROLS, load_miniature
+    assert MINIATURE_CONTROLS == ("mini_paints_random",)
+    ds = load_miniature("mini_paints_random", per_class={"train": 1, "val": 1, "test": 1})
+    designed = load_miniature("mini_paints", per_class={"train": 1, "val": 1, "test": 1})
+    assert sorted(ds.classnames) == sorted(designed.classnames) and ds.template == designed.template
+    for half in ("base", "novel"):
+        nouns = [c.split()[-1] for c in subsample_classes(ds, half).classnames]
+        assert 4 <= nouns.count("ink") <= 8 and 4 <= nouns.count("chalk") <= 8, (half, nouns)

@@ -1,6 +1,6 @@
 """Headless JupyterLab check: the server starts in this environment, serves the Lab page, opens every
 notebook as a valid v4 notebook, and has the ipywidgets extension the explorer in notebook 07 needs.
-(No browser is available here; nbval executes the notebooks themselves.)"""
+(tests/test_browser.py drives a real browser; nbval executes the notebooks themselves.)"""
 import json
 import os
 import secrets
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,14 @@ def _get(url: str, token: str):
         return r.status, r.read().decode()
 
 
-def test_jupyterlab_serves_every_notebook(tmp_path):
+@contextmanager
+def running_lab(root: Path, tmp_path: Path, **env):
+    """JupyterLab on 127.0.0.1 serving `root`, its runtime and config under tmp_path; yields (base URL, token)."""
     port, token = _free_port(), secrets.token_hex(8)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-                             f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={ROOT}"],
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+           **env}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+                             "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -42,6 +46,14 @@ def test_jupyterlab_serves_every_notebook(tmp_path):
                 time.sleep(0.5)
         else:
             raise AssertionError("jupyter lab did not start within 60 s")
+        yield base, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_jupyterlab_serves_every_notebook(tmp_path):
+    with running_lab(ROOT, tmp_path) as (base, token):
         status, page = _get(f"{base}/lab", token)
         assert status == 200 and "JupyterLab" in page
         listing = json.loads(_get(f"{base}/api/contents/notebooks", token)[1])
@@ -50,11 +62,9 @@ def test_jupyterlab_serves_every_notebook(tmp_path):
         for name in sorted(served):
             nb = json.loads(_get(f"{base}/api/contents/notebooks/{name}?content=1", token)[1])
             assert nb["format"] == "json" and nb["content"]["nbformat"] == 4
-            assert "from dpt.course import setup" in "".join(nb["content"]["cells"][1]["source"])
+            code = ["".join(c["source"]) for c in nb["content"]["cells"] if c["cell_type"] == "code"]
+            assert code[0].startswith("# Colab: install dpt") and "from dpt.course import setup" in code[1]
         specs = json.loads(_get(f"{base}/api/kernelspecs", token)[1])
         assert "python3" in specs["kernelspecs"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     out = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True)
     assert "@jupyter-widgets/jupyterlab-manager" in out.stdout + out.stderr

@@ -4,11 +4,12 @@ from __future__ import annotations
 from .benchmarks import BENCHMARKS, IMAGENET_VARIANTS, load_benchmark
 from ..errors import BadInput
 from .dataset import ClassificationDataset, Item, check_base_to_novel, check_transfer, few_shot, num_base_classes, subsample_classes
-from .miniature import MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE, MINIATURE_SPECS, load_miniature
+from .miniature import MINIATURE_CONTROLS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE, MINIATURE_SPECS, load_miniature
 
 ALL_DATASETS = (*MINIATURE_SPECS, *BENCHMARKS, *IMAGENET_VARIANTS)
 # names that stand for several datasets
-ALIASES = {"miniature": MINIATURE_DATASETS, "miniature-domains": MINIATURE_DOMAINS, "benchmarks": tuple(BENCHMARKS),
+ALIASES = {"miniature": MINIATURE_DATASETS, "miniature-domains": MINIATURE_DOMAINS,
+           "miniature-control": MINIATURE_CONTROLS, "benchmarks": tuple(BENCHMARKS),
            "imagenet-variants": tuple(IMAGENET_VARIANTS)}
 
 
@@ -35,5 +36,5 @@ def load_dataset(name: str, root=None, download: bool = False) -> Classification
 
 
 __all__ = ["ClassificationDataset", "check_base_to_novel", "check_transfer", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
-           "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "MINIATURE_DOMAINS", "MINIATURE_SOURCE", "BENCHMARKS", "IMAGENET_VARIANTS", "ALIASES",
+           "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "MINIATURE_DOMAINS", "MINIATURE_SOURCE", "MINIATURE_CONTROLS", "BENCHMARKS", "IMAGENET_VARIANTS", "ALIASES",
            "ALL_DATASETS"]

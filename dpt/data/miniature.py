@@ -22,7 +22,7 @@ accuracy. A method that keeps the soft prompt informative about the hand-crafted
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -92,6 +92,20 @@ DOMAIN_SPECS: dict[str, MiniatureSpec] = {s.name: s for s in (
              backgrounds=tuple(BACKGROUNDS)),  # renditions of a class subset (ImageNet-R)
 )}
 MINIATURE_SPECS.update(DOMAIN_SPECS)
+
+
+def _random_split(name: str, of: str, seed: int) -> MiniatureSpec:
+    """The classes of dataset `of` (same attributes, same template) in a seeded random label order, so base
+    and novel each mix both families: the control for the designed split."""
+    spec = MINIATURE_SPECS[of]
+    order = list(spec.classes)
+    np.random.default_rng(seed).shuffle(order)
+    return replace(spec, name=name, seed=seed, classes={c: spec.classes[c] for c in order})
+
+
+CONTROL_SPECS = {s.name: s for s in (_random_split("mini_paints_random", "mini_paints", 514),)}
+MINIATURE_SPECS.update(CONTROL_SPECS)
+MINIATURE_CONTROLS = tuple(CONTROL_SPECS)
 MINIATURE_SOURCE = "mini_colours"
 MINIATURE_DOMAINS = tuple(n for n in DOMAIN_SPECS if n != MINIATURE_SOURCE)
 

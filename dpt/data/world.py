@@ -338,3 +338,12 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
     elif r < 0.8:
         text = f"{text}, {_STYLE_SUFFIX[scene.style]}"
     return text
+
+
+def caption_vocabulary(n: int = 4000, seed: int = 0) -> list[str]:
+    """The words of `n` random pretraining captions (every attribute, style phrase and joiner appears well
+    within 4,000): the part of the tokenizer's vocabulary that pretraining on this world ever used."""
+    rng = np.random.default_rng(seed)
+    sampler = SceneSampler()
+    words = {w.strip(",") for _ in range(n) for w in caption(sampler.sample(rng), rng).split()}
+    return sorted(words)

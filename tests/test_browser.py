@@ -1,0 +1,147 @@
+"""The course as a learner meets it: JupyterLab in a real (headless) Chromium.
+
+Opens notebook 07, runs all its cells, moves the λ_MI slider of the explorer and picks another dataset, and
+checks that the plot redraws each time; opens notebook 00 and checks that its stored figures render. Screenshots go to a temporary
+folder (printed; kept with --basetemp). Needs Chromium and Playwright's Python package: `make browser-deps`
+(apt-get install chromium; pip install playwright). Never `playwright install`: it downloads a browser.
+Skipped, with the reason, where either is missing.
+"""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from test_jupyterlab import running_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("DPT_CHROMIUM", "/usr/bin/chromium")
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: make browser-deps")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"no Chromium at {CHROMIUM}: make browser-deps (apt-get install chromium)")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on 127.0.0.1 over a copy of the notebooks (so nothing in the repository is touched)."""
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    for name in ("00_setup_and_tour.ipynb", "07_analysis.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, books / name)
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell in the DOM
+    with running_lab(books, tmp_path, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
+                     DPT_FIGURES=str(tmp_path / "figures")) as (base, token):
+        yield base, token, tmp_path
+
+
+def _open(page, base, token, name):
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_selector("text=Kernel status: Idle", state="attached", timeout=120_000)  # the kernel is up
+
+
+def _menu(page, menu, item):
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def _accept_kernel_dialog(page):
+    """JupyterLab may ask which kernel to start (here: the project's and the environment's): take its default."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count() and dialog.first.is_visible():
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+
+
+def _click_run_all(page):
+    _menu(page, "Edit", "Clear Outputs of All Cells")  # so stored prompts cannot pass for a finished run
+    _menu(page, "Run", "Run All Cells")
+
+
+def _run_all(page, shots):
+    """Run All from the menu and wait until every code cell has run. A Run All sent while the kernel's connection
+    is still settling can be dropped (every prompt back to '[ ]', nothing ran): it is sent again, up to 3 times."""
+    _click_run_all(page)
+    tries, idle_since, deadline = 1, None, time.time() + 600
+    while time.time() < deadline:  # done when no cell waits or runs ('[*]') and every code cell has a number
+        _accept_kernel_dialog(page)
+        prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        if errors.filter(has_text="Error").count():  # a cell raised: Run All stops there, the rest stay '[ ]'
+            raise AssertionError(f"a cell raised: {errors.filter(has_text='Error').first.inner_text()[-2000:]}")
+        if prompts and all(any(c.isdigit() for c in p) for p in prompts):
+            return prompts
+        if prompts and all(p.strip() == "[ ]:" for p in prompts):  # nothing ran, nothing queued
+            idle_since = idle_since or time.time()
+            if time.time() - idle_since > 15 and tries < 3:
+                _click_run_all(page)
+                tries, idle_since = tries + 1, None
+        else:
+            idle_since = None
+        time.sleep(1)
+    page.screenshot(path=str(shots / "run_all_timeout.png"), full_page=True)
+    raise AssertionError(f"notebook did not finish within 10 minutes ({tries} Run All): {prompts} (screenshot in {shots})")
+
+
+def test_explorer_widget_redraws_when_the_slider_moves(lab):
+    base, token, tmp = lab
+    shots = tmp / "screenshots"
+    shots.mkdir()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _open(page, base, token, "07_analysis.ipynb")
+        _run_all(page, shots)
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                has_text="Traceback").count(), "a cell raised"
+        widget = page.locator(".widget-interact").first
+        try:
+            widget.wait_for(state="attached", timeout=60_000)
+        except sync_api.Error:
+            page.screenshot(path=str(shots / "no_widget.png"), full_page=True)
+            raise AssertionError(f"the explorer widget did not render (screenshot in {shots})")
+        widget.scroll_into_view_if_needed()
+        widget.wait_for(state="visible", timeout=60_000)
+        image = widget.locator("img").first
+        image.wait_for(state="visible", timeout=60_000)
+        before = image.get_attribute("src")
+        widget.screenshot(path=str(shots / "07_widget_before.png"))
+        handle = widget.locator(".noUi-handle").first
+        handle.click()
+        handle.press("ArrowLeft")  # one λ_MI value down
+        page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
+                               arg=[".widget-interact img", before], timeout=60_000)
+        after = widget.locator("img").first.get_attribute("src")
+        widget.screenshot(path=str(shots / "07_widget_after.png"))
+        readout = widget.locator(".widget-readout").first.inner_text()
+        widget.locator("select").first.select_option("mini_paints")  # the dataset menu redraws it too
+        page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
+                               arg=[".widget-interact img", after], timeout=60_000)
+        third = widget.locator("img").first.get_attribute("src")
+        widget.screenshot(path=str(shots / "07_widget_mini_paints.png"))
+        browser.close()
+    print(f"screenshots in {shots}")
+    assert after != before and readout != "30"  # the plot redrew for another λ_MI
+    assert third not in (before, after)         # and for another dataset
+    assert not errors, errors
+
+
+def test_stored_figures_render(lab):
+    base, token, tmp = lab
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, base, token, "00_setup_and_tour.ipynb")
+        page.wait_for_selector(".jp-RenderedImage img", timeout=60_000)
+        images = page.locator(".jp-RenderedImage img")
+        for i in range(images.count()):
+            images.nth(i).scroll_into_view_if_needed()
+        widths = images.evaluate_all("els => els.map(e => e.complete ? e.naturalWidth : 0)")
+        page.screenshot(path=str(tmp / "00_figures.png"), full_page=True)
+        browser.close()
+    assert len(widths) >= 2 and all(w > 100 for w in widths), widths

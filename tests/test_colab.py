@@ -1,0 +1,56 @@
+"""Every notebook carries the Colab badge and install cell built from one constant (dpt.colab.REPOSITORY)."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dpt import colab
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_badge_and_install_cell_agree_with_the_repository(path):
+    nb = nbformat.read(path, as_version=4)
+    assert colab.badge(path.name) in nb.cells[0].source
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == colab.install_cell()
+    assert colab.REPOSITORY in first_code.source and colab.REPOSITORY.removeprefix("https://github.com/") in nb.cells[0].source
+    assert "run this first" not in nb.cells[0].source  # no hand-copied install line left
+
+
+def _run_install_cell(monkeypatch, importable: bool) -> list:
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setattr("os.chdir", lambda p: calls.append(["chdir", p]))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    if not importable:
+        monkeypatch.setitem(sys.modules, "dpt", None)  # `import dpt` raises ImportError
+    exec(colab.install_cell(), {})
+    return calls
+
+
+def test_install_cell_is_a_no_op_where_dpt_imports(monkeypatch):
+    assert _run_install_cell(monkeypatch, importable=True) == []
+
+
+def test_install_cell_clones_and_installs_in_a_fresh_runtime(monkeypatch):
+    calls = _run_install_cell(monkeypatch, importable=False)
+    assert calls[0][:2] == ["git", "clone"] and colab.REPOSITORY in calls[0]
+    assert calls[1][1:] == ["-m", "pip", "install", "-q", "-e", "/content/dpt"]
+    assert calls[2] == ["chdir", "/content/dpt/notebooks"]
+
+
+def test_a_new_address_reaches_badge_and_install_cell(tmp_path, monkeypatch):
+    path = tmp_path / NOTEBOOKS[0].name
+    shutil.copy(NOTEBOOKS[0], path)
+    monkeypatch.setattr(colab, "REPOSITORY", "https://github.com/someone/elsewhere")
+    assert colab.apply(path) and not colab.apply(path)  # updated once, then up to date
+    nb = nbformat.read(path, as_version=4)
+    assert "github/someone/elsewhere/blob/main/notebooks/" in nb.cells[0].source
+    assert "dpt-project" not in nb.cells[0].source
+    assert sum(c.source.startswith(colab.INSTALL_MARKER) for c in nb.cells) == 1
+    assert "https://github.com/someone/elsewhere" in next(c for c in nb.cells if c.cell_type == "code").source
