@@ -6,6 +6,7 @@ folder (printed; kept with --basetemp). Needs Chromium and Playwright's Python p
 (apt-get install chromium; pip install playwright). Never `playwright install`: it downloads a browser.
 Skipped, with the reason, where either is missing.
 """
+import json
 import os
 import shutil
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_jupyterlab import running_lab
+from test_jupyterlab import _get, running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("DPT_CHROMIUM", "/usr/bin/chromium")
@@ -33,15 +34,28 @@ def lab(tmp_path):
     settings = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell in the DOM
+    # JUPYTER_DATA_DIR: hide the user's kernels (make setup adds 'dpt'), so that the notebook's python3 is the
+    # only match and JupyterLab starts it without asking
     with running_lab(books, tmp_path, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
-                     DPT_FIGURES=str(tmp_path / "figures")) as (base, token):
+                     JUPYTER_DATA_DIR=str(tmp_path / "data"), DPT_FIGURES=str(tmp_path / "figures")) as (base, token):
         yield base, token, tmp_path
 
 
-def _open(page, base, token, name):
+def _open(page, base, token, name, folder):
+    """Open a notebook and wait until every code cell is in the page and its kernel is idle and connected (a
+    Run All sent before that can be dropped, or clear only the cells rendered so far)."""
+    cells = json.loads((folder / name).read_text())["cells"]
+    n_code = sum(c["cell_type"] == "code" for c in cells)
     page.goto(f"{base}/lab/tree/{name}?token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_selector("text=Kernel status: Idle", state="attached", timeout=120_000)  # the kernel is up
+    page.wait_for_function(f"document.querySelectorAll('.jp-CodeCell').length >= {n_code}", timeout=120_000)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        _accept_kernel_dialog(page)
+        kernels = json.loads(_get(f"{base}/api/kernels", token)[1])
+        if any(k["execution_state"] == "idle" and k.get("connections", 0) >= 1 for k in kernels):
+            return
+        time.sleep(1)
+    raise AssertionError(f"the kernel of {name} did not become idle and connected within 2 minutes: {kernels}")
 
 
 def _menu(page, menu, item):
@@ -57,7 +71,16 @@ def _accept_kernel_dialog(page):
 
 
 def _click_run_all(page):
-    _menu(page, "Edit", "Clear Outputs of All Cells")  # so stored prompts cannot pass for a finished run
+    _accept_kernel_dialog(page)
+    for _ in range(5):  # clear first, so that stored prompts cannot pass for a finished run
+        _menu(page, "Edit", "Clear Outputs of All Cells")
+        prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+        if prompts and all(p.strip() == "[ ]:" for p in prompts):
+            break
+        time.sleep(2)
+        _accept_kernel_dialog(page)
+    else:
+        raise AssertionError(f"could not clear the notebook's outputs: {prompts}")
     _menu(page, "Run", "Run All Cells")
 
 
@@ -95,7 +118,7 @@ def test_explorer_widget_redraws_when_the_slider_moves(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        _open(page, base, token, "07_analysis.ipynb")
+        _open(page, base, token, "07_analysis.ipynb", tmp / "notebooks")
         _run_all(page, shots)
         assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                 has_text="Traceback").count(), "a cell raised"
@@ -136,7 +159,7 @@ def test_stored_figures_render(lab):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        _open(page, base, token, "00_setup_and_tour.ipynb")
+        _open(page, base, token, "00_setup_and_tour.ipynb", tmp / "notebooks")
         page.wait_for_selector(".jp-RenderedImage img", timeout=60_000)
         images = page.locator(".jp-RenderedImage img")
         for i in range(images.count()):
