@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export DPT_CACHE ?= $(CURDIR)/.cache/dpt
 
-.PHONY: setup browser-deps course test benchmark clean
+.PHONY: setup browser-deps course test benchmark tune clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,12 @@ test: $(STAMP) browser-deps
 # The 3-seed miniature benchmark behind the README table.
 benchmark: $(STAMP)
 	$(BIN)/python -m dpt base2novel --methods zeroshot coop cocoop kgcoop prograd ivlp maple promptsrc dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
+
+# The same six-value val search for every method's knob, each method once on test with its choice, and the
+# MI questions on test (issue 15).
+tune: $(STAMP)
+	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd --datasets miniature --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
+	$(BIN)/python -m dpt ablate --variants dpt no_mi mi_alignment critic_separable --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/mi_questions.json
 
 clean:
 	rm -rf $(VENV) .cache

@@ -5,6 +5,8 @@
   ablate      the dual-view method with one piece changed at a time (see --help)
   transfer    train on all classes of a source, score other datasets and domains (see --help)
   shots       few-shot curves: all classes, 1 to 16 shots (see --help)
+  tune        the same val search of every method's main knob, then one test run with the choice (see --help)
+  compare     a results file's table with 95% bootstrap intervals, and paired differences between methods
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
   colab       give every notebook the Colab badge and install cell for dpt.colab.REPOSITORY
 """
@@ -76,6 +78,12 @@ def dispatch() -> None:
         run(rest)
     elif cmd == "shots":
         from .transfer import shots_main as run
+        run(rest)
+    elif cmd == "tune":
+        from .tune import main as run
+        run(rest)
+    elif cmd == "compare":
+        from .compare import main as run
         run(rest)
     elif cmd == "info":
         info()

@@ -25,6 +25,7 @@ ABLATIONS: dict[str, dict] = {
     "mi_dv": {"mi_estimator": "dv"},
     "mi_jsd": {"mi_estimator": "jsd"},
     "critic_separable": {"critic": "separable"},
+    "mi_alignment": {"mi_estimator": "alignment"},  # InfoNCE's positive term only: no negatives
     **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (1.0, 3.0, 10.0, 100.0)},
 }
 BASELINES = ["zeroshot", "coop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc"]

@@ -18,18 +18,27 @@ def harmonic_mean(base: float, novel: float) -> float:
 
 
 @torch.no_grad()
-def accuracy(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy in percent. Class text features are encoded once (unless they depend on the image)."""
+def correct(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Per image, whether the top-1 prediction is right (bool, in the order of `labels`). Class text features are
+    encoded once (unless they depend on the image)."""
     method.eval()
     device = method.hand.device
     text = None if method.text_per_image else method.text_features()
     batch_size = method.eval_batch_size or batch_size
-    correct = 0
+    hits = []
     for s in range(0, len(labels), batch_size):
         x = features[s:s + batch_size].to(device)
-        pred = method.logits(x, text).argmax(-1).cpu()
-        correct += int((pred == labels[s:s + len(x)]).sum())
-    return 100.0 * correct / max(1, len(labels))
+        hits.append(method.logits(x, text).argmax(-1).cpu() == labels[s:s + len(x)])
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
+
+
+def percent(hits: torch.Tensor) -> float:
+    return 100.0 * int(hits.sum()) / max(1, len(hits))
+
+
+def accuracy(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
+    """Top-1 accuracy in percent."""
+    return percent(correct(method, features, labels, batch_size))
 
 
 @dataclass
@@ -122,20 +131,26 @@ def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: 
     if method.trainable:
         history = train(method, inputs.train_x, inputs.train_y, run.train, out_dir=out_dir, resume=resume,
                         progress=progress, run_info=run_info)
-    accuracies = score(method, inputs.evaluation) if inputs.evaluation else {}
-    return {"accuracy": accuracies, "history": history, "model": method}
+    hits = score_images(method, inputs.evaluation) if inputs.evaluation else {}
+    return {"accuracy": {k: percent(v) for k, v in hits.items()}, "correct": {k: v.numpy() for k, v in hits.items()},
+            "history": history, "model": method}
+
+
+def score_images(method: PromptMethod, evaluation: dict[str, EvalSet]) -> dict[str, torch.Tensor]:
+    """Per-image correctness on each evaluation set, against its own class names and template (a target
+    dataset's classes are new to the prompt, as novel classes are); the method is left as it was."""
+    trained = (method.classnames, method.template)
+    hits = {}
+    for name, es in evaluation.items():
+        method.set_classnames(es.classnames, es.template)
+        hits[name] = correct(method, es.data.features, es.data.labels)
+    method.set_classnames(*trained)
+    return hits
 
 
 def score(method: PromptMethod, evaluation: dict[str, EvalSet]) -> dict[str, float]:
-    """Accuracy (%) on each evaluation set, against its own class names and template (a target dataset's
-    classes are new to the prompt, as novel classes are); the method is left as it was."""
-    trained = (method.classnames, method.template)
-    acc = {}
-    for name, es in evaluation.items():
-        method.set_classnames(es.classnames, es.template)
-        acc[name] = accuracy(method, es.data.features, es.data.labels)
-    method.set_classnames(*trained)
-    return acc
+    """Accuracy (%) on each evaluation set (see score_images)."""
+    return {k: percent(v) for k, v in score_images(method, evaluation).items()}
 
 
 def base_novel_scores(acc: dict[str, float]) -> dict:

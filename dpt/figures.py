@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 # One colour per method, the same in every figure (seaborn's colorblind palette).
-METHOD_ORDER = ("zeroshot", "coop", "cocoop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc", "dpt")
-METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#949494", "#0173b2", "#56b4e9", "#029e73", "#cc78bc", "#ca9161", "#fbafe4",
-                                         "#ece133", "#d55e00")))
+METHOD_ORDER = ("zeroshot", "coop", "coop_ensemble", "cocoop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc", "dpt")
+METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#949494", "#0173b2", "#de8f05", "#56b4e9", "#029e73", "#cc78bc", "#ca9161",
+                                         "#fbafe4", "#ece133", "#d55e00")))
 
 
 def world_gallery(path: str | Path | None = "figures/world.png", per_dataset: int = 8, names=None,
@@ -39,4 +39,45 @@ def world_gallery(path: str | Path | None = "figures/world.png", per_dataset: in
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
+    return fig
+
+
+def hm_isolines(ax, levels=(50, 60, 70, 80, 90)):
+    """Lines of equal harmonic mean in the (base, novel) plane: novel = h b / (2b - h)."""
+    import numpy as np
+    for h in levels:
+        b = np.linspace(h / 2 + 0.5, 100, 300)
+        n = h * b / (2 * b - h)
+        ok = n <= 100
+        ax.plot(b[ok], n[ok], color="0.8", lw=0.8, zorder=0)
+        ax.text(100, h * 100 / (200 - h), f"HM {h}", fontsize=7, color="0.5", va="bottom", ha="right")
+
+
+def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_shot: dict | None = None):
+    """Base against novel accuracy (val, mean over seeds) as each method's knob sweeps, one panel per dataset
+    and the average, with the lines of equal HM; the chosen value ringed. rows: the tuner's val runs;
+    tuning: its {method: choice} record; zero_shot: {dataset: (base, novel)} drawn as a star."""
+    from .summary import summarise
+    table = {(s["label"], s["dataset"]): s for s in summarise(rows, intervals=False)}
+    panels = [*datasets, "average"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), sharex=True, sharey=True)
+    for ax, d in zip(axes, panels):
+        hm_isolines(ax)
+        for method, choice in tuning.items():
+            pts = [table[e["label"], d] for e in choice["val"] if (e["label"], d) in table]
+            colour = METHOD_COLOURS.get(method, "k")
+            ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
+                    label=f"{method} ({choice['knob']})")
+            ax.annotate(f"{choice['val'][0]['value']:g}", (pts[0]["base"], pts[0]["novel"]), fontsize=6, color=colour)
+            ax.annotate(f"{choice['val'][-1]['value']:g}", (pts[-1]["base"], pts[-1]["novel"]), fontsize=6, color=colour)
+            best = next(table[e["label"], d] for e in choice["val"] if e["value"] == choice["chosen"])
+            ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
+        if zero_shot and d in zero_shot:
+            ax.scatter(*zero_shot[d], marker="*", s=120, color=METHOD_COLOURS["zeroshot"], zorder=3, label="zeroshot")
+        ax.set(title=d, xlabel="base accuracy (val, %)", xlim=(45, 100), ylim=(40, 100))
+    axes[0].set_ylabel("novel accuracy (val, %)")
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Trade-off curves: each method's knob swept over the same six-value budget (ring: chosen on val HM)",
+                 fontsize=10)
+    fig.tight_layout()
     return fig

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backbones import load_backbone
+from .bootstrap import pack, row_intervals
 from .config import Profile, check
 from .data import check_base_to_novel, check_transfer, load_dataset, subsample_classes
 from .evaluate import RunConfig, base_novel_scores, eval_features, evaluation_set, run_info, trial_inputs
@@ -91,15 +92,18 @@ def row_identities(trial: Trial, identity: dict, datasets: dict, split: str) -> 
     return {t: {**identity, "target": t, "target_data": data_fingerprint(datasets[t], (split,))} for t in trial.targets}
 
 
-def make_row(trial: Trial, run: RunConfig, target, identity: dict, accuracy: dict, prov: dict) -> dict:
+def make_row(trial: Trial, run: RunConfig, target, identity: dict, result: dict, prov: dict) -> dict:
+    """One stored row: the numbers, which test images were right (for paired bootstrap intervals), identity."""
+    accuracy, hits = result["accuracy"], result["correct"]
     head = {"label": trial.label, "method": run.method}
     if target is None:
         head.update(dataset=trial.dataset, seed=trial.seed, shots=run.shots, split=run.eval_split,
-                    **base_novel_scores(accuracy))
+                    **base_novel_scores(accuracy), ci=row_intervals(hits),
+                    correct={half: pack(hits[half]) for half in ("base", "novel")})
     else:
         head.update(source=trial.dataset, target=target, seed=trial.seed,
                     shots=run.shots if METHODS[run.method].learns else None, split=run.eval_split,
-                    accuracy=round(accuracy[target], 2))
+                    accuracy=round(accuracy[target], 2), correct=pack(hits[target]))
     return {**head, "run_id": run_id(identity), "identity": identity, "provenance": prov}
 
 
@@ -155,7 +159,7 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
         for target, identity in targets.items():
             row = stored[target] and {**stored[target], "label": job.trial.label}
             if row is None:
-                row = make_row(job.trial, job.run, target, identity, result["accuracy"], prov)
+                row = make_row(job.trial, job.run, target, identity, result, prov)
                 store.add(row)
             rows[i].append(row)
         bar.update()

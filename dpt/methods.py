@@ -20,7 +20,7 @@ from torch import nn
 from .augment import classwise_mixup
 from .backbones import Backbone
 from .config import check, from_dict
-from .mi import CRITICS, ESTIMATORS, make_estimator
+from .mi import CRITICS, OBJECTIVES, make_estimator
 from .prompts import SoftPromptLearner, hand_crafted_features
 
 
@@ -58,7 +58,7 @@ class MethodConfig:
         check(self.n_ctx >= 1, f"n_ctx must be at least 1, got {self.n_ctx}")
         check(self.class_position in ("end", "middle", "front"),
               f"class_position must be end, middle or front, got {self.class_position!r}")
-        check(self.mi_estimator in ESTIMATORS, f"unknown mi_estimator {self.mi_estimator!r}; valid: {', '.join(ESTIMATORS)}")
+        check(self.mi_estimator in OBJECTIVES, f"unknown mi_estimator {self.mi_estimator!r}; valid: {', '.join(OBJECTIVES)}")
         check(self.critic in CRITICS, f"unknown critic {self.critic!r}; valid: {', '.join(CRITICS)}")
         check(self.mixup in ("across", "within", "none"), f"mixup must be across, within or none, got {self.mixup!r}")
         check(min(self.kg_weight, self.mi_weight, self.critic_lr) >= 0 and self.mixup_alpha > 0,
@@ -164,6 +164,25 @@ class CoOp(PromptMethod):
         return ce, {"ce": ce.detach()}
 
 
+def ensembled(soft: torch.Tensor, hand: torch.Tensor, weight: float) -> torch.Tensor:
+    """Class features (1 - w) soft + w hand, renormalised: the hand-crafted view mixed back in at test time."""
+    return soft if weight == 0 else F.normalize((1 - weight) * soft + weight * hand, dim=-1)
+
+
+class CoOpEnsemble(CoOp):
+    """CoOp trained as usual, whose class features at test time mix in the hand-crafted ones (`ensemble`): the
+    cheapest way back towards zero-shot, a baseline every regulariser of the prompt has to beat."""
+    name = "coop_ensemble"
+    config_fields = (*CoOp.config_fields, "ensemble")
+
+    def text_features(self):
+        return ensembled(self.soft_features(), self.hand, self.cfg.ensemble)
+
+    def loss(self, image_features, labels):
+        ce = F.cross_entropy(self.logits(image_features, self.soft_features()), labels)
+        return ce, {"ce": ce.detach()}
+
+
 class KgCoOp(CoOp):
     name = "kgcoop"
     config_fields = (*CoOp.config_fields, "kg_weight")
@@ -262,9 +281,7 @@ class DualViewPrompt(CoOp):
         return list(self.mi.parameters())
 
     def text_features(self):
-        soft = self.soft_features()
-        a = self.cfg.ensemble
-        return soft if a == 0 else F.normalize((1 - a) * soft + a * self.hand, dim=-1)
+        return ensembled(self.soft_features(), self.hand, self.cfg.ensemble)
 
     def loss(self, image_features, labels):
         c = self.cfg
@@ -289,7 +306,7 @@ class DualViewPrompt(CoOp):
         return loss, terms
 
 
-METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoOpEnsemble, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
 from . import multimodal  # noqa: E402,F401  (builds on CoOp above and adds ivlp, maple, promptsrc to METHODS)
 
 

@@ -140,17 +140,32 @@ class JSD(MIEstimator):
         return objective, estimate.detach()
 
 
-ESTIMATORS = {"infonce": InfoNCE, "jsd": JSD, "dv": DonskerVaradhan, "nwj": NWJ}
+class Alignment(MIEstimator):
+    """InfoNCE's positive term alone, mean_i f(x_i, y_i): paired views pulled together, no negatives pushed
+    apart. Not an MI bound; it is the ablation that asks what InfoNCE's negatives add to dpt. Its critic is
+    frozen (a dot critic would otherwise only grow its temperature)."""
+
+    def __init__(self, critic: nn.Module):
+        super().__init__(critic)
+        self.critic.requires_grad_(False)
+
+    def bound(self, scores):
+        positive = scores.diag().mean()
+        return positive, positive.detach()
+
+
+ESTIMATORS = {"infonce": InfoNCE, "jsd": JSD, "dv": DonskerVaradhan, "nwj": NWJ}  # lower bounds on MI
+OBJECTIVES = {**ESTIMATORS, "alignment": Alignment}  # what dpt's MI term may use
 CRITICS = {"separable": SeparableCritic, "dot": DotCritic, "concat": ConcatCritic}
 
 
 def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "dot", hidden: int = 128,
                    **critic_kwargs) -> MIEstimator:
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown MI estimator {name!r}; valid: {', '.join(ESTIMATORS)}")
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown MI estimator {name!r}; valid: {', '.join(OBJECTIVES)}")
     if critic not in CRITICS:
         raise ValueError(f"unknown critic {critic!r}; valid: {', '.join(CRITICS)}")
-    return ESTIMATORS[name](CRITICS[critic](dim_x, dim_y, hidden=hidden, **critic_kwargs))
+    return OBJECTIVES[name](CRITICS[critic](dim_x, dim_y, hidden=hidden, **critic_kwargs))
 
 
 def gaussian_mi(rho: float, dim: int) -> float:

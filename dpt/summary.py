@@ -1,11 +1,13 @@
-"""Tables from result rows: mean and std over seeds per (label, dataset), and each label's average."""
+"""Tables from result rows: mean and std over seeds per (label, dataset), each label's average, and, where
+every row records its per-image predictions, 95% paired-bootstrap intervals over the test images."""
 from __future__ import annotations
 
 import statistics
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and std over seeds per (label, dataset), plus each label's average over datasets."""
+def summarise(rows: list[dict], intervals: bool | None = None) -> list[dict]:
+    """Mean and std over seeds per (label, dataset), plus each label's average over datasets. intervals (default:
+    when every row has per-image records): add <metric>_lo / <metric>_hi, the 95% bootstrap interval."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["label"], r["dataset"]), []).append(r)
@@ -26,13 +28,52 @@ def summarise(rows: list[dict]) -> list[dict]:
         avg["hm"] = 2 * avg["base"] * avg["novel"] / max(1e-9, avg["base"] + avg["novel"])
         avg["hm_std"] = statistics.fmean(s["hm_std"] for s in per)
         out.append(avg)
+    # intervals for the labels whose every row records its per-image predictions (rows written before dpt
+    # recorded them have none); intervals=True insists on every label, False skips them
+    recorded = {lb for lb in dict.fromkeys(r["label"] for r in rows)
+                if all("correct" in r for r in rows if r["label"] == lb)}
+    if intervals is not False and (recorded or intervals):
+        from .bootstrap import Bootstrap
+        boot = Bootstrap(rows if intervals else [r for r in rows if r["label"] in recorded])
+        for s in out:
+            if s["label"] in recorded or intervals:
+                for k in ("base", "novel", "hm"):
+                    ci = boot.interval(s["label"], s["dataset"], k)
+                    s[k + "_lo"], s[k + "_hi"] = ci.lo, ci.hi
     return out
 
 
 def format_table(summary: list[dict]) -> str:
+    """One line per (label, dataset): mean ± std over seeds, and [95% interval over test images] where known."""
     w = max([10, *(len(s["label"]) for s in summary)])
-    lines = [f"{'method':<{w}} {'dataset':<14} {'base':>13} {'novel':>13} {'HM':>13}"]
+    ci = any("hm_lo" in s for s in summary)
+    cw = 27 if ci else 13
+
+    def cell(s, k):
+        text = f"{s[k]:6.2f} ± {s[k + '_std']:4.2f}"
+        if not ci:
+            return text
+        return text + (f" [{s[k + '_lo']:5.1f}, {s[k + '_hi']:5.1f}]" if k + "_lo" in s else " " * 14)
+
+    lines = [f"{'method':<{w}} {'dataset':<14} {'base':>{cw}} {'novel':>{cw}} {'HM':>{cw}}"]
     for s in sorted(summary, key=lambda s: (s["dataset"] == "average", s["dataset"], s["label"])):
-        cells = [f"{s[k]:6.2f} ± {s[k + '_std']:4.2f}" for k in ("base", "novel", "hm")]
-        lines.append(f"{s['label']:<{w}} {s['dataset']:<14} " + " ".join(f"{c:>13}" for c in cells))
+        lines.append(f"{s['label']:<{w}} {s['dataset']:<14} " + " ".join(f"{cell(s, k):>{cw}}" for k in ("base", "novel", "hm")))
+    if ci:
+        lines.append("mean ± std over seeds [95% paired-bootstrap interval over the evaluated images, 2,000 resamples;"
+                     " none where the rows predate per-image records]")
+    return "\n".join(lines)
+
+
+def format_differences(rows: list[dict], pairs: list[tuple[str, str]], datasets: list[str] | None = None) -> str:
+    """a − b for each pair, per dataset and on the average: the difference of means and its paired 95% interval;
+    'yes' where the interval excludes zero."""
+    from .bootstrap import Bootstrap
+    boot = Bootstrap(rows)
+    names = datasets or sorted({r["dataset"] for r in rows})
+    lines = [f"{'a − b':<28} {'dataset':<14} {'base':>24} {'novel':>24} {'HM':>24}  HM differs"]
+    for a, b in pairs:
+        for d in [*names, "average"]:
+            diffs = [boot.difference(a, b, d, k) for k in ("base", "novel", "hm")]
+            lines.append(f"{a + ' − ' + b:<28} {d:<14} " + " ".join(f"{str(x):>24}" for x in diffs)
+                         + f"  {'yes' if diffs[2].excludes_zero() else 'no'}")
     return "\n".join(lines)

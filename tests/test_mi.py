@@ -51,3 +51,20 @@ def test_dot_critic_bounds_mi_and_rewards_aligned_views_only():
     assert aligned > rotated + 1.0
     with pytest.raises(ValueError, match="equal dimensions"):
         make_estimator("infonce", 8, 4, critic="dot")
+
+
+def test_alignment_is_infonces_positive_term_with_a_frozen_critic():
+    """The ablation's objective: InfoNCE minus its negatives (log-sum-exp) and log N, with nothing left to train in
+    the critic, so the dot critic's temperature cannot grow."""
+    import math
+    import torch
+    from dpt.mi import InfoNCE, make_estimator
+    x = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
+    y = torch.nn.functional.normalize(x + 0.3 * torch.randn(8, 16, generator=torch.Generator().manual_seed(1)), dim=-1)
+    est = make_estimator("alignment", 16, 16, critic="dot")
+    assert not any(p.requires_grad for p in est.parameters())
+    scores = est.critic(x, y)
+    objective, _ = est(x, y)
+    torch.testing.assert_close(objective, 10 * (x * y).sum(-1).mean())
+    info = InfoNCE(est.critic).bound(scores)[0]
+    torch.testing.assert_close(info, math.log(8) + objective - torch.logsumexp(scores, 1).mean())

@@ -1,0 +1,146 @@
+"""`python -m dpt tune`: the same search on val for every method's main knob, then one test run with the choice.
+
+    python -m dpt tune --methods coop coop_ensemble kgcoop prograd dpt --datasets miniature --seeds 1 2 3 \
+        --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
+
+Each method gets six values of one knob (KNOBS) and the same seeds and datasets; the value with the highest
+val HM (the HM of the dataset-averaged base and novel accuracy, as the tables report) is chosen. The val runs
+go to --runs (a results file like any other, one label per value: `kgcoop[kg_weight=4]`), the choice and its
+evidence to --out, and, with --test-out, each method runs once on test with its chosen value (label
+`<method>_tuned`). The search never reads test: --split must be val.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base2novel import add_run_arguments, resolve_profile, run_benchmark, run_kwargs
+from .data import resolve_dataset_names
+from .errors import BadInput
+from .methods import METHODS, MethodConfig
+from .store import ResultsStore
+from .summary import format_table, summarise
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str  # a MethodConfig field, or a TrainConfig field when where == "train"
+    values: tuple[float, ...]
+    where: str = "method"
+
+
+# Six values each: an equal budget. The default lies inside every range (kg_weight 8 is KgCoOp's λ = 4 on
+# the squared distance; its paper's λ = 8 is kg_weight 16).
+KNOBS = {
+    "coop": Knob("epochs", (2, 5, 10, 20, 30, 50), "train"),
+    "coop_ensemble": Knob("ensemble", (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)),
+    "kgcoop": Knob("kg_weight", (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
+    "prograd": Knob("prograd_lambda", (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)),
+    "dpt": Knob("mi_weight", (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)),
+}
+
+
+def value_label(method: str, knob: Knob, value) -> str:
+    return f"{method}[{knob.name}={value:g}]"
+
+
+def _average(rows: list[dict], label: str) -> dict:
+    avg = next(s for s in summarise(rows, intervals=False) if s["label"] == label and s["dataset"] == "average")
+    return {k: round(avg[k], 2) for k in ("base", "novel", "hm")}
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    """Atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None, train_overrides=None,
+         **kwargs) -> dict:
+    """Search each method's knob on `split` (val only); returns {method: evidence and choice}."""
+    if split != "val":
+        raise BadInput(f"tuning reads the val split only (got --split {split}); test is run once, with the chosen "
+                       "values (--test-out)")
+    unknown = [m for m in methods if m not in KNOBS]
+    if unknown:
+        raise BadInput(f"no knob to tune for {', '.join(unknown)}; tunable: {', '.join(KNOBS)}")
+    train_overrides = dict(train_overrides or {})
+    out = {}
+    for method in methods:
+        knob = KNOBS[method]
+        evidence = []
+        for value in knob.values:
+            label = value_label(method, knob, value)
+            method_set = {knob.name: value} if knob.where == "method" else {}
+            train = {**train_overrides, knob.name: value} if knob.where == "train" else train_overrides
+            rows = run_benchmark([], datasets, seeds, runs_out, profile=profile, split="val", train_overrides=train,
+                                 variants={label: (method, method_set)}, **kwargs)
+            evidence.append({"value": value, "label": label, **_average(rows, label)})
+        best = max(evidence, key=lambda e: e["hm"])  # ties: the first (smaller) value
+        default = getattr(MethodConfig(), knob.name, None) if knob.where == "method" else None
+        out[method] = {"knob": knob.name, "where": knob.where, "default": default, "values": list(knob.values),
+                       "val": evidence, "chosen": best["value"]}
+        print(f"{method:<14} {knob.name} = {best['value']:g}  (val HM {best['hm']:.2f}; "
+              + ", ".join(f"{e['value']:g}: {e['hm']:.2f}" for e in evidence) + ")")
+    return out
+
+
+def tuned_overrides(choice: dict) -> tuple[dict, dict]:
+    """(method overrides, train overrides) for one method's chosen value."""
+    v = choice["chosen"]
+    return ({choice["knob"]: v}, {}) if choice["where"] == "method" else ({}, {choice["knob"]: v})
+
+
+def test_tuned(tuning: dict, datasets, seeds, out, *, train_overrides=None, **kwargs) -> list[dict]:
+    """Each tuned method once on test with its chosen value, labelled `<method>_tuned`."""
+    rows = []
+    for method, choice in tuning.items():
+        method_set, train_set = tuned_overrides(choice)
+        rows += run_benchmark([], datasets, seeds, out, split="test", train_overrides={**(train_overrides or {}), **train_set},
+                              variants={f"{method}_tuned": (method, method_set)}, **kwargs)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m dpt tune", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=list(KNOBS))
+    ap.add_argument("--split", default="val", help="must be val: the search never reads test")
+    ap.add_argument("--out", default="results/tuning.json", help="the choices and their val evidence")
+    ap.add_argument("--runs", default="results/tuning_runs.json", help="results file for the val runs")
+    ap.add_argument("--test-out", default=None, help="then run each method once on test with its choice, here")
+    add_run_arguments(ap)
+    args = ap.parse_args(argv)
+    if args.split != "val":
+        raise BadInput(f"tuning reads the val split only (got --split {args.split}); test is run once, with the "
+                       "chosen values (--test-out)")
+    for m in args.methods:
+        if m not in METHODS:
+            raise BadInput(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
+    out = Path(args.out)
+    ResultsStore(args.runs)  # refuse an unusable runs file before any work
+    if args.test_out:
+        ResultsStore(args.test_out)
+    kwargs = run_kwargs(args)
+    profile = resolve_profile(kwargs.pop("profile"), kwargs.pop("backbone_name"), kwargs.pop("pretrained"),
+                              kwargs.pop("device"))
+    datasets = resolve_dataset_names(args.datasets or profile.datasets)
+    train = kwargs.pop("train_overrides")
+    tuning = tune(args.methods, datasets, args.seeds, args.runs, split=args.split, profile=profile,
+                  train_overrides=train, **kwargs)
+    _write_json(out, {"format": "dpt-tuning", "version": 1, "split": "val", "datasets": list(datasets),
+                      "seeds": list(args.seeds), "runs": str(args.runs), "command": "python -m dpt tune " + " ".join(
+                          argv if argv is not None else sys.argv[2:]), "methods": tuning})
+    print(f"choices and evidence written to {out}")
+    if args.test_out:
+        rows = test_tuned(tuning, datasets, args.seeds, args.test_out, profile=profile, train_overrides=train, **kwargs)
+        print(format_table(summarise(rows)))

@@ -1,0 +1,139 @@
+"""Paired bootstrap intervals over test images, the tuner's refusal to look at test, and CoOp + ensemble."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dpt.bootstrap import Bootstrap, pack, row_intervals, unpack
+from dpt.errors import BadInput
+from dpt.evaluate import harmonic_mean
+
+
+def _row(label, seed, base_hits, novel_hits, dataset="d", data="fp"):
+    b, n = 100 * np.mean(base_hits), 100 * np.mean(novel_hits)
+    return {"label": label, "dataset": dataset, "seed": seed, "split": "test", "base": round(b, 2),
+            "novel": round(n, 2), "hm": round(harmonic_mean(b, n), 2), "identity": {"data": data},
+            "correct": {"base": pack(base_hits), "novel": pack(novel_hits)}}
+
+
+def _hits(p, n, seed):
+    return np.random.default_rng(seed).random(n) < p
+
+
+def test_pack_round_trips_any_length():
+    for n in (0, 1, 7, 8, 9, 480):
+        hits = _hits(0.6, n, n)
+        assert (unpack(pack(hits)) == hits).all() and unpack(pack(hits)).dtype == bool
+
+
+def test_identical_predictions_give_a_zero_width_difference():
+    rows = [_row(m, s, _hits(0.8, 480, s), _hits(0.6, 480, 10 + s)) for m in ("a", "b") for s in (1, 2, 3)]
+    boot = Bootstrap(rows)
+    for d in ("d", "average"):
+        for k in ("base", "novel", "hm"):
+            diff = boot.difference("a", "b", d, k)
+            assert diff.mean == diff.lo == diff.hi == 0 and not diff.excludes_zero()
+            assert boot.interval("a", d, k).hi - boot.interval("a", d, k).lo > 1  # but each has a real width
+
+
+def test_a_fixed_seed_reproduces_the_intervals_and_another_seed_does_not():
+    rows = [_row(m, 1, _hits(p, 480, i), _hits(q, 480, 9 + i)) for i, (m, p, q) in enumerate([("a", .8, .6), ("b", .7, .7)])]
+    one, two, other = Bootstrap(rows, seed=0), Bootstrap(rows, seed=0), Bootstrap(rows, seed=1)
+    assert str(one.difference("a", "b", "average", "hm")) == str(two.difference("a", "b", "average", "hm"))
+    assert str(one.difference("a", "b", "average", "hm")) != str(other.difference("a", "b", "average", "hm"))
+
+
+def test_interval_width_matches_the_binomial_standard_error():
+    hits = _hits(0.75, 480, 0)
+    boot = Bootstrap([_row("a", 1, hits, hits)])
+    ci = boot.interval("a", "d", "base")
+    p = hits.mean()
+    se = 100 * math.sqrt(p * (1 - p) / len(hits))
+    assert ci.lo < ci.mean < ci.hi and abs((ci.hi - ci.lo) - 2 * 1.96 * se) < 0.6  # about ±3.9 points here
+    assert row_intervals({"base": hits, "novel": hits})["base"] == pytest.approx([ci.lo, ci.hi], abs=0.6)
+
+
+def test_a_real_gap_is_told_from_noise_by_pairing():
+    """b is a with 12 of its right answers turned wrong: unpaired intervals overlap, the paired difference is sure."""
+    base = _hits(0.8, 480, 0)
+    worse = base.copy()
+    worse[np.flatnonzero(base)[:12]] = False
+    boot = Bootstrap([_row("a", 1, base, base), _row("b", 1, worse, worse)])
+    a, b = boot.interval("a", "d", "hm"), boot.interval("b", "d", "hm")
+    assert a.lo < b.hi  # the two intervals overlap ...
+    diff = boot.difference("a", "b", "d", "hm")
+    assert diff.lo > 0.5 and diff.excludes_zero()  # ... yet a is better on these images, by 2.5 points
+
+
+def test_rows_without_records_or_from_other_data_are_refused():
+    good = _row("a", 1, _hits(.8, 40, 0), _hits(.6, 40, 1))
+    old = {k: v for k, v in good.items() if k != "correct"}
+    with pytest.raises(BadInput, match="no per-image record"):
+        Bootstrap([good, {**old, "label": "b"}])
+    with pytest.raises(BadInput, match="different data"):
+        Bootstrap([good, _row("b", 1, _hits(.8, 40, 0), _hits(.6, 40, 1), data="other")])
+    with pytest.raises(BadInput, match="same set"):
+        Bootstrap([good, _row("b", 1, _hits(.8, 41, 0), _hits(.6, 40, 1))])
+
+
+def test_grid_rows_record_the_images_behind_their_accuracy(tmp_path):
+    from dpt.base2novel import run_benchmark
+    from dpt.summary import summarise
+    rows = run_benchmark(["zeroshot", "coop"], ["mini_toys"], [1], tmp_path / "r.json", shots=1,
+                         train_overrides={"epochs": 1}, progress=False)
+    for r in rows:
+        for half in ("base", "novel"):
+            assert round(100 * unpack(r["correct"][half]).mean(), 2) == r[half]
+            assert r["ci"][half][0] <= r[half] <= r["ci"][half][1]
+    s = summarise(rows)
+    assert all(x["hm_lo"] <= x["hm"] <= x["hm_hi"] for x in s)
+
+
+def test_the_tuner_never_reads_test(tmp_path, monkeypatch):
+    from dpt import tune
+    calls = []
+    monkeypatch.setattr(tune, "run_benchmark", lambda *a, **k: calls.append(k) or [])
+    with pytest.raises(BadInput, match="val split only"):
+        tune.tune(["kgcoop"], ["mini_toys"], [1], tmp_path / "runs.json", split="test")
+    with pytest.raises(BadInput, match="val split only"):
+        tune.main(["--methods", "kgcoop", "--split", "test", "--out", str(tmp_path / "t.json")])
+    with pytest.raises(BadInput, match="no knob to tune for zeroshot"):
+        tune.tune(["zeroshot"], ["mini_toys"], [1], tmp_path / "runs.json")
+    assert not calls and not (tmp_path / "t.json").exists()
+
+
+def test_the_tuner_searches_every_value_on_val_and_keeps_the_best(tmp_path, monkeypatch):
+    from dpt import tune
+    seen = []
+
+    def fake(methods, datasets, seeds, out, *, split, variants, **kw):
+        (label, (method, overrides)), = variants.items()
+        seen.append((split, method, overrides, kw["train_overrides"]))
+        v = overrides.get("kg_weight", kw["train_overrides"].get("epochs"))
+        hm_like = 80 - abs(math.log(v / 4))  # best at 4
+        return [{"label": label, "dataset": "d", "seed": 1, "base": hm_like, "novel": hm_like, "hm": hm_like}]
+    monkeypatch.setattr(tune, "run_benchmark", fake)
+    out = tune.tune(["kgcoop", "coop"], ["d"], [1], tmp_path / "runs.json")
+    assert {s for s, *_ in seen} == {"val"} and len(seen) == 12
+    assert out["kgcoop"]["chosen"] == 4.0 and [e["value"] for e in out["kgcoop"]["val"]] == list(tune.KNOBS["kgcoop"].values)
+    assert out["coop"]["where"] == "train" and out["coop"]["chosen"] == 5  # epochs: the nearest to 4 on the grid
+    assert all(t == {} for s, m, o, t in seen if m == "kgcoop") and all(o == {} for s, m, o, t in seen if m == "coop")
+
+
+def test_coop_ensemble_mixes_the_hand_crafted_view_only_at_test_time(miniclip):
+    from dpt.methods import MethodConfig, build_method
+    names = ["red balloon", "blue balloon", "green bead"]
+    torch.manual_seed(0)
+    coop = build_method("coop", miniclip, names, "a photo of a {}.", MethodConfig())
+    torch.manual_seed(0)
+    ens = build_method("coop_ensemble", miniclip, names, "a photo of a {}.", MethodConfig(ensemble=0.5))
+    with torch.no_grad():
+        for m in (coop, ens):
+            m.prompt_learner.ctx.add_(0.3 * torch.randn(m.prompt_learner.ctx.shape, generator=torch.Generator().manual_seed(1)))
+    x = torch.nn.functional.normalize(torch.randn(4, miniclip.embed_dim), dim=-1)
+    y = torch.tensor([0, 1, 2, 0])
+    torch.testing.assert_close(ens.loss(x, y)[0], coop.loss(x, y)[0])  # training sees the soft view only
+    mixed = torch.nn.functional.normalize(coop.soft_features() + coop.hand, dim=-1)
+    torch.testing.assert_close(ens.text_features(), mixed)             # test time: (soft + hand) / 2, renormalised
+    assert not torch.allclose(ens.text_features(), coop.text_features())
