@@ -21,7 +21,7 @@ from .augment import classwise_mixup
 from .backbones import Backbone
 from .config import check, from_dict
 from .mi import CRITICS, OBJECTIVES, make_estimator
-from .prompts import SoftPromptLearner, hand_crafted_features
+from .prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
 
 
 @dataclass
@@ -306,7 +306,21 @@ class DualViewPrompt(CoOp):
         return loss, terms
 
 
-METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoOpEnsemble, CoCoOp, KgCoOp, ProGrad, DualViewPrompt)}
+class DualViewEnsemble(DualViewPrompt):
+    """dpt whose hand-crafted view is a template ensemble (the ablation: does a richer second view help?). On
+    miniclip, the dataset's template in every phrasing of its style that the pretraining captions use; on CLIP,
+    CLIP's 60 ImageNet templates (PromptSRC's). Only the MI term's view changes: the soft view still classifies."""
+    name = "dpt_hand_ensemble"
+
+    def set_classnames(self, classnames, template=None):
+        super().set_classnames(classnames, template)
+        from .data.world import phrasing_ensemble
+        templates = (phrasing_ensemble(self.template) if self.backbone.name == "miniclip" else None) or CLIP_IMAGENET_TEMPLATES
+        self.register_buffer("hand", hand_crafted_features(self.backbone, self.classnames, templates), persistent=False)
+
+
+METHODS = {m.name: m for m in (ZeroShotCLIP, CoOp, CoOpEnsemble, CoCoOp, KgCoOp, ProGrad, DualViewPrompt,
+                               DualViewEnsemble)}
 from . import multimodal  # noqa: E402,F401  (builds on CoOp above and adds ivlp, maple, promptsrc to METHODS)
 
 

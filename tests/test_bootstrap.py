@@ -137,3 +137,21 @@ def test_coop_ensemble_mixes_the_hand_crafted_view_only_at_test_time(miniclip):
     mixed = torch.nn.functional.normalize(coop.soft_features() + coop.hand, dim=-1)
     torch.testing.assert_close(ens.text_features(), mixed)             # test time: (soft + hand) / 2, renormalised
     assert not torch.allclose(ens.text_features(), coop.text_features())
+
+
+def test_dpt_hand_ensemble_changes_only_the_mi_terms_view(miniclip):
+    from dpt.data.world import phrasing_ensemble
+    from dpt.methods import MethodConfig, build_method
+    from dpt.prompts import hand_crafted_features
+    names, template = ["red ink", "blue ink", "green chalk"], "a photo of {}."
+    torch.manual_seed(0)
+    one = build_method("dpt", miniclip, names, template, MethodConfig())
+    torch.manual_seed(0)
+    ens = build_method("dpt_hand_ensemble", miniclip, names, template, MethodConfig())
+    assert phrasing_ensemble(template) == ["a photo of {}.", "a picture of {}.", "an image of {}.", "a photograph of {}."]
+    torch.testing.assert_close(ens.hand, hand_crafted_features(miniclip, names, phrasing_ensemble(template)))
+    assert not torch.allclose(ens.hand, one.hand)
+    x = torch.nn.functional.normalize(torch.randn(4, miniclip.embed_dim), dim=-1)
+    torch.testing.assert_close(ens.logits(x), one.logits(x))  # the soft view classifies, unchanged
+    ens.set_classnames(["pink ink"], "pixel art of a {}.")    # novel classes / another dataset: its own ensemble
+    torch.testing.assert_close(ens.hand, hand_crafted_features(miniclip, ["pink ink"], phrasing_ensemble("pixel art of a {}.")))

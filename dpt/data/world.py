@@ -347,3 +347,15 @@ def caption_vocabulary(n: int = 4000, seed: int = 0) -> list[str]:
     sampler = SceneSampler()
     words = {w.strip(",") for _ in range(n) for w in caption(sampler.sample(rng), rng).split()}
     return sorted(words)
+
+
+def phrasing_ensemble(template: str) -> list[str] | None:
+    """`template` with its opening phrase ("a photo of", "pixel art of", ...) replaced by every phrasing of the
+    same style that the pretraining captions use: a hand-crafted view as a template ensemble, in words miniclip
+    knows. None if the template does not open with a caption phrase."""
+    for phrases in _STYLE_PHRASES.values():
+        for phrase in sorted(phrases, key=len, reverse=True):
+            if template.startswith(phrase + " "):
+                rest = template[len(phrase):]
+                return [p + rest for p in phrases]
+    return None
