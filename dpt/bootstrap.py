@@ -131,3 +131,43 @@ def row_intervals(correct: dict, reps: int = REPS, seed: int = SEED, level: floa
     acc["hm"] = _hm(acc["base"], acc["novel"])
     tail = 100 * (1 - level) / 2
     return {k: [round(float(x), 2) for x in np.percentile(v, [tail, 100 - tail])] for k, v in acc.items()}
+
+
+class AccuracyBootstrap:
+    """The same for one-accuracy rows (transfer targets, few-shot points): per cell the mean over seeds,
+    resampling the images of the cell's pool; one set of resamples per pool is shared by every label, so
+    differences are paired. cell(row) -> the table cell, e.g. (label, target); pool(row) -> its image set."""
+
+    def __init__(self, rows: list[dict], cell, pool, reps: int = REPS, seed: int = SEED, level: float = LEVEL):
+        self.level = level
+        rng = np.random.default_rng(seed)
+        cells: dict[tuple, list[dict]] = {}
+        for r in rows:
+            if "correct" not in r:
+                raise BadInput(f"the {r['label']} row for {pool(r)} (seed {r['seed']}) has no per-image record (it was "
+                               "written before dpt recorded predictions): rerun it")
+            cells.setdefault(cell(r), []).append(r)
+        sizes: dict[str, set] = {}
+        for r in rows:
+            sizes.setdefault(pool(r), set()).add(r["correct"]["n"])
+        for name, n in sizes.items():
+            if len(n) > 1:
+                raise BadInput(f"rows for {name} scored {sorted(n)} images; they must score the same set")
+        weights = {name: _weights(n.pop(), reps, rng) for name, n in sorted(sizes.items())}
+        self.samples, self.point = {}, {}
+        for key, rs in cells.items():
+            hits = np.stack([unpack(r["correct"]) for r in rs]).astype(np.float32)
+            self.samples[key] = (100.0 * hits @ weights[pool(rs[0])].T / hits.shape[1]).mean(0)
+            self.point[key] = float(np.mean([r["accuracy"] for r in rs]))
+
+    def _interval(self, point, samples) -> Interval:
+        tail = 100 * (1 - self.level) / 2
+        lo, hi = np.percentile(samples, [tail, 100 - tail])
+        return Interval(point, float(lo), float(hi))
+
+    def interval(self, key) -> Interval:
+        return self._interval(self.point[key], self.samples[key])
+
+    def difference(self, a, b) -> Interval:
+        """Cell a minus cell b; both must draw on the same images (the same pool)."""
+        return self._interval(self.point[a] - self.point[b], self.samples[a] - self.samples[b])

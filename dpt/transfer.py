@@ -84,6 +84,23 @@ def transfer_table(rows: list[dict]) -> str:
     return format_pivot(pivot(rows, "label", "target"), "method")
 
 
+def transfer_differences(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
+    """a − b on each target, mean over seeds, with its paired 95% interval over the target's test images."""
+    from .bootstrap import AccuracyBootstrap
+    boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["target"]), pool=lambda r: r["target"])
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    w = max(14, *(len(t) for t in targets))
+    lines = [f"{'target':<{w}} " + " ".join(f"{a + ' − ' + b:>26}" for a, b in pairs)]
+    for t in targets:
+        cells = []
+        for a, b in pairs:
+            d = boot.difference((a, t), (b, t))
+            cells.append(f"{str(d) + ('*' if d.excludes_zero() else ' '):>26}")
+        lines.append(f"{t:<{w}} " + " ".join(cells))
+    lines.append("mean difference [95% paired-bootstrap interval over the target's test images]; * excludes zero")
+    return "\n".join(lines)
+
+
 def shots_table(rows: list[dict]) -> str:
     """Accuracy by shots (columns) per dataset; a method without shots (zero-shot) in its own column."""
     out = []
@@ -115,6 +132,9 @@ def transfer_main(argv=None):
     rows = run_transfer(args.methods, args.source, args.targets, args.seeds, args.out,
                         method_overrides=parse_sets(args.set, "set"), split=args.split, **kw)
     print(transfer_table(rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    if "dpt" in labels and all("correct" in r for r in rows):
+        print(transfer_differences(rows, [("dpt", other) for other in labels if other != "dpt"]))
 
 
 def shots_main(argv=None):

@@ -155,3 +155,24 @@ def test_dpt_hand_ensemble_changes_only_the_mi_terms_view(miniclip):
     torch.testing.assert_close(ens.logits(x), one.logits(x))  # the soft view classifies, unchanged
     ens.set_classnames(["pink ink"], "pixel art of a {}.")    # novel classes / another dataset: its own ensemble
     torch.testing.assert_close(ens.hand, hand_crafted_features(miniclip, ["pink ink"], phrasing_ensemble("pixel art of a {}.")))
+
+
+def test_accuracy_bootstrap_pairs_labels_on_each_target():
+    from dpt.bootstrap import AccuracyBootstrap
+
+    def row(label, target, seed, hits):
+        return {"label": label, "target": target, "seed": seed, "accuracy": round(100 * hits.mean(), 2),
+                "correct": pack(hits)}
+    a = {t: _hits(0.7, 240, i) for i, t in enumerate(("x", "y"))}
+    rows = [row(m, t, s, a[t]) for m in ("coop", "dpt") for t in a for s in (1, 2)]
+    rows.append(row("zeroshot", "x", 1, ~a["x"]))
+    boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["target"]), pool=lambda r: r["target"])
+    same = boot.difference(("dpt", "x"), ("coop", "x"))
+    assert same.lo == same.hi == 0                                  # identical predictions: zero width
+    flip = boot.difference(("dpt", "x"), ("zeroshot", "x"))
+    assert flip.lo > 0 and abs(flip.mean - (200 * a["x"].mean() - 100)) < 0.01
+    ci = boot.interval(("dpt", "y"))
+    assert ci.lo < ci.mean < ci.hi and 8 < ci.hi - ci.lo < 15     # ±2·1.96·sqrt(.21/240) ≈ 11.6 points wide
+    with pytest.raises(BadInput, match="same set"):
+        AccuracyBootstrap(rows + [row("kgcoop", "x", 1, _hits(0.7, 100, 0))], cell=lambda r: (r["label"], r["target"]),
+                          pool=lambda r: r["target"])
