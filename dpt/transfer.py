@@ -101,6 +101,21 @@ def transfer_differences(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def shots_differences(rows: list[dict], pairs: list[tuple], datasets: list[str]) -> str:
+    """For each dataset, (label, shots) a minus (label, shots) b with its paired 95% interval over the test images
+    (shots None: zero-shot)."""
+    from .bootstrap import AccuracyBootstrap
+    boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["source"], r["shots"]), pool=lambda r: r["source"])
+    name = lambda c: c[0] if c[1] is None else f"{c[0]}@{c[1]}"
+    w = max(14, *(len(d) for d in datasets))
+    lines = [f"{'dataset':<{w}} " + " ".join(f"{name(a) + ' − ' + name(b):>26}" for a, b in pairs)]
+    for d in datasets:
+        cells = [boot.difference((a[0], d, a[1]), (b[0], d, b[1])) for a, b in pairs]
+        lines.append(f"{d:<{w}} " + " ".join(f"{str(x) + ('*' if x.excludes_zero() else ' '):>26}" for x in cells))
+    lines.append("mean difference [95% paired-bootstrap interval over the test images]; * excludes zero")
+    return "\n".join(lines)
+
+
 def shots_table(rows: list[dict]) -> str:
     """Accuracy by shots (columns) per dataset; a method without shots (zero-shot) in its own column."""
     out = []

@@ -176,3 +176,14 @@ def test_accuracy_bootstrap_pairs_labels_on_each_target():
     with pytest.raises(BadInput, match="same set"):
         AccuracyBootstrap(rows + [row("kgcoop", "x", 1, _hits(0.7, 100, 0))], cell=lambda r: (r["label"], r["target"]),
                           pool=lambda r: r["target"])
+
+
+def test_shots_differences_name_zero_shot_and_pair_on_the_dataset():
+    from dpt.transfer import shots_differences
+    hits = _hits(0.6, 120, 3)
+    rows = [{"label": m, "source": "d", "target": "d", "shots": s, "seed": 1, "accuracy": round(100 * h.mean(), 2),
+             "correct": pack(h)} for m, s, h in (("coop", 16, hits), ("dpt", 16, hits), ("zeroshot", None, ~hits))]
+    text = shots_differences(rows, [(("coop", 16), ("dpt", 16)), (("dpt", 16), ("zeroshot", None))], ["d"])
+    head, line = text.splitlines()[:2]
+    assert "coop@16 − dpt@16" in head and "dpt@16 − zeroshot" in head
+    assert "0.00 [  0.00,   0.00] " in line and line.rstrip().endswith("*")  # identical: zero; hits vs ~hits: real
