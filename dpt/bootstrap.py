@@ -54,6 +54,13 @@ class Interval:
         return self.lo > 0 or self.hi < 0
 
 
+def percentile_interval(point: float, samples: np.ndarray, level: float = LEVEL) -> Interval:
+    """The point estimate with the central `level` percentile interval of its bootstrap samples."""
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return Interval(point, float(lo), float(hi))
+
+
 class Bootstrap:
     """Resampled base / novel / HM of every (label, dataset) in `rows` and of each label's average. One set of
     resampled images per (dataset, half) is shared by all labels, so differences are paired."""
@@ -104,21 +111,16 @@ class Bootstrap:
             self.point[label, "average"] = {"base": pb, "novel": pn, "hm": harmonic_mean(pb, pn)}
         self.datasets = {label: [d for d in datasets if (label, d) in groups] for label, _ in groups}
 
-    def _interval(self, point: float, samples: np.ndarray) -> Interval:
-        tail = 100 * (1 - self.level) / 2
-        lo, hi = np.percentile(samples, [tail, 100 - tail])
-        return Interval(point, float(lo), float(hi))
-
     def interval(self, label: str, dataset: str, metric: str) -> Interval:
-        return self._interval(self.point[label, dataset][metric], self.samples[label, dataset][metric])
+        return percentile_interval(self.point[label, dataset][metric], self.samples[label, dataset][metric], self.level)
 
     def difference(self, a: str, b: str, dataset: str, metric: str) -> Interval:
         """a minus b, on the same resampled images; for the average both must cover the same datasets."""
         if dataset == "average" and self.datasets[a] != self.datasets[b]:
             raise BadInput(f"{a} and {b} cover different datasets ({self.datasets[a]} vs {self.datasets[b]}): "
                            "their averages cannot be compared")
-        return self._interval(self.point[a, dataset][metric] - self.point[b, dataset][metric],
-                              self.samples[a, dataset][metric] - self.samples[b, dataset][metric])
+        return percentile_interval(self.point[a, dataset][metric] - self.point[b, dataset][metric],
+                                   self.samples[a, dataset][metric] - self.samples[b, dataset][metric], self.level)
 
 
 def row_intervals(correct: dict, reps: int = REPS, seed: int = SEED, level: float = LEVEL) -> dict:
@@ -129,8 +131,8 @@ def row_intervals(correct: dict, reps: int = REPS, seed: int = SEED, level: floa
         hits = np.asarray(correct[half], dtype=np.float32)
         acc[half] = 100.0 * _weights(len(hits), reps, rng) @ hits / max(1, len(hits))
     acc["hm"] = _hm(acc["base"], acc["novel"])
-    tail = 100 * (1 - level) / 2
-    return {k: [round(float(x), 2) for x in np.percentile(v, [tail, 100 - tail])] for k, v in acc.items()}
+    cis = {k: percentile_interval(0.0, v, level) for k, v in acc.items()}
+    return {k: [round(ci.lo, 2), round(ci.hi, 2)] for k, ci in cis.items()}
 
 
 class AccuracyBootstrap:
@@ -160,14 +162,9 @@ class AccuracyBootstrap:
             self.samples[key] = (100.0 * hits @ weights[pool(rs[0])].T / hits.shape[1]).mean(0)
             self.point[key] = float(np.mean([r["accuracy"] for r in rs]))
 
-    def _interval(self, point, samples) -> Interval:
-        tail = 100 * (1 - self.level) / 2
-        lo, hi = np.percentile(samples, [tail, 100 - tail])
-        return Interval(point, float(lo), float(hi))
-
     def interval(self, key) -> Interval:
-        return self._interval(self.point[key], self.samples[key])
+        return percentile_interval(self.point[key], self.samples[key], self.level)
 
     def difference(self, a, b) -> Interval:
         """Cell a minus cell b; both must draw on the same images (the same pool)."""
-        return self._interval(self.point[a] - self.point[b], self.samples[a] - self.samples[b])
+        return percentile_interval(self.point[a] - self.point[b], self.samples[a] - self.samples[b], self.level)

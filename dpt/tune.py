@@ -64,12 +64,16 @@ def _write_json(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None, train_overrides=None,
-         **kwargs) -> dict:
-    """Search each method's knob on `split` (val only); returns {method: evidence and choice}."""
+def check_split(split: str) -> None:
     if split != "val":
         raise BadInput(f"tuning reads the val split only (got --split {split}); test is run once, with the chosen "
                        "values (--test-out)")
+
+
+def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None, train_overrides=None,
+         **kwargs) -> dict:
+    """Search each method's knob on `split` (val only); returns {method: evidence and choice}."""
+    check_split(split)
     unknown = [m for m in methods if m not in KNOBS]
     if unknown:
         raise BadInput(f"no knob to tune for {', '.join(unknown)}; tunable: {', '.join(KNOBS)}")
@@ -120,9 +124,7 @@ def main(argv=None):
     ap.add_argument("--test-out", default=None, help="then run each method once on test with its choice, here")
     add_run_arguments(ap)
     args = ap.parse_args(argv)
-    if args.split != "val":
-        raise BadInput(f"tuning reads the val split only (got --split {args.split}); test is run once, with the "
-                       "chosen values (--test-out)")
+    check_split(args.split)
     for m in args.methods:
         if m not in METHODS:
             raise BadInput(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
