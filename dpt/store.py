@@ -96,13 +96,19 @@ class ResultsStore:
             rows = [r for r in _read(self.path) if (r["label"], r["run_id"]) != (row["label"], row["run_id"])]
             rows.append(row)
             rows.sort(key=sort_key)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump({"format": FORMAT, "version": VERSION, "rows": rows}, f, indent=1)
-                    f.write("\n")
-                os.replace(tmp, self.path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                raise
+            write_json_atomic(self.path, {"format": FORMAT, "version": VERSION, "rows": rows})
+
+
+def write_json_atomic(path: Path, doc: dict) -> None:
+    """Write `doc` through a temporary file in the same folder and os.replace: a reader sees the old file or the
+    new one, never half of one, and a crash leaves no stray file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -84,21 +84,23 @@ def transfer_table(rows: list[dict]) -> str:
     return format_pivot(pivot(rows, "label", "target"), "method")
 
 
+def _differences(boot, first: str, names: list[str], pairs, cell, label, images: str) -> str:
+    """One line per name: a − b for each pair, with its paired 95% interval; '*' where it excludes zero."""
+    w = max(14, *(len(n) for n in names))
+    lines = [f"{first:<{w}} " + " ".join(f"{label(a) + ' − ' + label(b):>26}" for a, b in pairs)]
+    for n in names:
+        diffs = [boot.difference(cell(a, n), cell(b, n)) for a, b in pairs]
+        lines.append(f"{n:<{w}} " + " ".join(f"{str(d) + ('*' if d.excludes_zero() else ' '):>26}" for d in diffs))
+    lines.append(f"mean difference [95% paired-bootstrap interval over {images}]; * excludes zero")
+    return "\n".join(lines)
+
+
 def transfer_differences(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
     """a − b on each target, mean over seeds, with its paired 95% interval over the target's test images."""
     from .bootstrap import AccuracyBootstrap
     boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["target"]), pool=lambda r: r["target"])
     targets = list(dict.fromkeys(r["target"] for r in rows))
-    w = max(14, *(len(t) for t in targets))
-    lines = [f"{'target':<{w}} " + " ".join(f"{a + ' − ' + b:>26}" for a, b in pairs)]
-    for t in targets:
-        cells = []
-        for a, b in pairs:
-            d = boot.difference((a, t), (b, t))
-            cells.append(f"{str(d) + ('*' if d.excludes_zero() else ' '):>26}")
-        lines.append(f"{t:<{w}} " + " ".join(cells))
-    lines.append("mean difference [95% paired-bootstrap interval over the target's test images]; * excludes zero")
-    return "\n".join(lines)
+    return _differences(boot, "target", targets, pairs, lambda m, t: (m, t), str, "the target's test images")
 
 
 def shots_differences(rows: list[dict], pairs: list[tuple], datasets: list[str]) -> str:
@@ -106,14 +108,8 @@ def shots_differences(rows: list[dict], pairs: list[tuple], datasets: list[str])
     (shots None: zero-shot)."""
     from .bootstrap import AccuracyBootstrap
     boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["source"], r["shots"]), pool=lambda r: r["source"])
-    name = lambda c: c[0] if c[1] is None else f"{c[0]}@{c[1]}"
-    w = max(14, *(len(d) for d in datasets))
-    lines = [f"{'dataset':<{w}} " + " ".join(f"{name(a) + ' − ' + name(b):>26}" for a, b in pairs)]
-    for d in datasets:
-        cells = [boot.difference((a[0], d, a[1]), (b[0], d, b[1])) for a, b in pairs]
-        lines.append(f"{d:<{w}} " + " ".join(f"{str(x) + ('*' if x.excludes_zero() else ' '):>26}" for x in cells))
-    lines.append("mean difference [95% paired-bootstrap interval over the test images]; * excludes zero")
-    return "\n".join(lines)
+    return _differences(boot, "dataset", datasets, pairs, lambda c, d: (c[0], d, c[1]),
+                        lambda c: c[0] if c[1] is None else f"{c[0]}@{c[1]}", "the test images")
 
 
 def shots_table(rows: list[dict]) -> str:

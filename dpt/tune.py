@@ -12,18 +12,15 @@ evidence to --out, and, with --test-out, each method runs once on test with its 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .base2novel import add_run_arguments, resolve_profile, run_benchmark, run_kwargs
 from .data import resolve_dataset_names
 from .errors import BadInput
-from .methods import METHODS, MethodConfig
-from .store import ResultsStore
+from .methods import MethodConfig
+from .store import ResultsStore, write_json_atomic
 from .summary import format_table, summarise
 
 
@@ -54,29 +51,20 @@ def _average(rows: list[dict], label: str) -> dict:
     return {k: round(avg[k], 2) for k in ("base", "novel", "hm")}
 
 
-def _write_json(path: Path, doc: dict) -> None:
-    """Atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def check_split(split: str) -> None:
+def check_split_and_methods(split: str, methods) -> None:
+    """Refuse, before any work, a search that would read test or a method without a knob."""
     if split != "val":
         raise BadInput(f"tuning reads the val split only (got --split {split}); test is run once, with the chosen "
                        "values (--test-out)")
+    unknown = [m for m in methods if m not in KNOBS]
+    if unknown:
+        raise BadInput(f"no knob to tune for {', '.join(unknown)}; tunable: {', '.join(KNOBS)}")
 
 
 def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None, train_overrides=None,
          **kwargs) -> dict:
     """Search each method's knob on `split` (val only); returns {method: evidence and choice}."""
-    check_split(split)
-    unknown = [m for m in methods if m not in KNOBS]
-    if unknown:
-        raise BadInput(f"no knob to tune for {', '.join(unknown)}; tunable: {', '.join(KNOBS)}")
+    check_split_and_methods(split, methods)
     train_overrides = dict(train_overrides or {})
     out = {}
     for method in methods:
@@ -124,10 +112,7 @@ def main(argv=None):
     ap.add_argument("--test-out", default=None, help="then run each method once on test with its choice, here")
     add_run_arguments(ap)
     args = ap.parse_args(argv)
-    check_split(args.split)
-    for m in args.methods:
-        if m not in METHODS:
-            raise BadInput(f"unknown method {m!r}; valid: {', '.join(METHODS)}")
+    check_split_and_methods(args.split, args.methods)
     out = Path(args.out)
     ResultsStore(args.runs)  # refuse an unusable runs file before any work
     if args.test_out:
@@ -139,7 +124,8 @@ def main(argv=None):
     train = kwargs.pop("train_overrides")
     tuning = tune(args.methods, datasets, args.seeds, args.runs, split=args.split, profile=profile,
                   train_overrides=train, **kwargs)
-    _write_json(out, {"format": "dpt-tuning", "version": 1, "split": "val", "datasets": list(datasets),
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out, {"format": "dpt-tuning", "version": 1, "split": "val", "datasets": list(datasets),
                       "seeds": list(args.seeds), "runs": str(args.runs), "command": "python -m dpt tune " + " ".join(
                           argv if argv is not None else sys.argv[2:]), "methods": tuning})
     print(f"choices and evidence written to {out}")
