@@ -1,5 +1,6 @@
 """`python -m dpt transfer` and `python -m dpt shots` on tiny grids: rows, identities, reuse, bad input."""
 import json
+import time
 
 import pytest
 
@@ -41,6 +42,7 @@ def test_transfer_reuses_stored_targets_and_runs_only_what_is_missing(tmp_path):
     first = run_transfer(["coop"], "mini_colours", TARGETS[:2], out=out, **QUICK)
     again = run_transfer(["coop"], "mini_colours", TARGETS[:2], out=out, **QUICK)
     assert again == first  # reused: the same rows, provenance included
+    time.sleep(1.1)  # provenance records the finishing second: a new run in the same second would look stored
     more = run_transfer(["coop"], "mini_colours", TARGETS, out=out, **QUICK)
     assert more[:2] == first  # the stored targets stay as they were
     assert more[2]["target"] == "mini_toys" and more[2]["provenance"] != first[0]["provenance"]
