@@ -43,7 +43,7 @@ benchmark: $(STAMP)
 # The same six-value val search for every method's knob, each method once on test with its choice, and the
 # MI questions on test (issue 15).
 tune: $(STAMP)
-	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd --datasets miniature --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
+	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
 	$(BIN)/python -m dpt ablate --variants dpt no_mi mi_alignment critic_separable --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/mi_questions.json
 
 clean:

@@ -50,34 +50,50 @@ def hm_isolines(ax, levels=(50, 60, 70, 80, 90)):
         n = h * b / (2 * b - h)
         ok = n <= 100
         ax.plot(b[ok], n[ok], color="0.8", lw=0.8, zorder=0)
-        ax.text(100, h * 100 / (200 - h), f"HM {h}", fontsize=7, color="0.5", va="bottom", ha="right")
+        ax.text(100, h * 100 / (200 - h), f"HM {h}", fontsize=7, color="0.5", va="bottom", ha="right", clip_on=True)
 
 
-def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_shot: dict | None = None):
+# The trade-off figure's rows: text-prompt methods, then the methods with prompts in both towers (dpt in
+# both rows, as the reference).
+TRADEOFF_ROWS = (("coop", "coop_ensemble", "kgcoop", "prograd", "dpt"), ("ivlp", "maple", "promptsrc", "dpt"))
+
+
+def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_shot: dict | None = None,
+                    groups=TRADEOFF_ROWS):
     """Base against novel accuracy (val, mean over seeds) as each method's knob sweeps, one panel per dataset
     and the average, with the lines of equal HM; the chosen value ringed. rows: the tuner's val runs;
-    tuning: its {method: choice} record; zero_shot: {dataset: (base, novel)} drawn as a star."""
+    tuning: its {method: choice} record; zero_shot: {dataset: (base, novel)} drawn as a star; groups: the
+    methods of each row of panels (those not in `tuning` are left out)."""
     from .summary import summarise
     table = {(s["label"], s["dataset"]): s for s in summarise(rows, intervals=False)}
     panels = [*datasets, "average"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), sharex=True, sharey=True)
-    for ax, d in zip(axes, panels):
-        hm_isolines(ax)
-        for method, choice in tuning.items():
-            pts = [table[e["label"], d] for e in choice["val"] if (e["label"], d) in table]
-            colour = METHOD_COLOURS.get(method, "k")
-            ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
-                    label=f"{method} ({choice['knob']})")
-            ax.annotate(f"{choice['val'][0]['value']:g}", (pts[0]["base"], pts[0]["novel"]), fontsize=6, color=colour)
-            ax.annotate(f"{choice['val'][-1]['value']:g}", (pts[-1]["base"], pts[-1]["novel"]), fontsize=6, color=colour)
-            best = next(table[e["label"], d] for e in choice["val"] if e["value"] == choice["chosen"])
-            ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
-        if zero_shot and d in zero_shot:
-            ax.scatter(*zero_shot[d], marker="*", s=120, color=METHOD_COLOURS["zeroshot"], zorder=3, label="zeroshot")
-        ax.set(title=d, xlabel="base accuracy (val, %)", xlim=(45, 100), ylim=(40, 100))
-    axes[0].set_ylabel("novel accuracy (val, %)")
-    axes[0].legend(fontsize=7, loc="lower left")
+    groups = [[m for m in g if m in tuning] for g in groups]
+    groups = [g for g in groups if g]
+    fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.2 * len(panels), 4.2 * len(groups)),
+                             sharex=True, sharey=True, squeeze=False)
+    for group, row in zip(groups, axes):
+        for ax, d in zip(row, panels):
+            _tradeoff_panel(ax, d, {m: tuning[m] for m in group}, table, zero_shot)
+        row[0].set_ylabel("novel accuracy (val, %)")
+        row[0].legend(fontsize=7, loc="lower left")
     fig.suptitle("Trade-off curves: each method's knob swept over the same six-value budget (ring: chosen on val HM)",
                  fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _tradeoff_panel(ax, d, tuning, table, zero_shot):
+    hm_isolines(ax)
+    for method, choice in tuning.items():
+        pts = [table[e["label"], d] for e in choice["val"] if (e["label"], d) in table]
+        colour = METHOD_COLOURS.get(method, "k")
+        knob = " & ".join([choice["knob"], *choice.get("tied", {})])
+        ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
+                label=f"{method} ({knob})")
+        ax.annotate(f"{choice['val'][0]['value']:g}", (pts[0]["base"], pts[0]["novel"]), fontsize=6, color=colour)
+        ax.annotate(f"{choice['val'][-1]['value']:g}", (pts[-1]["base"], pts[-1]["novel"]), fontsize=6, color=colour)
+        best = next(table[e["label"], d] for e in choice["val"] if e["value"] == choice["chosen"])
+        ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
+    if zero_shot and d in zero_shot:
+        ax.scatter(*zero_shot[d], marker="*", s=120, color=METHOD_COLOURS["zeroshot"], zorder=3, label="zeroshot")
+    ax.set(title=d, xlabel="base accuracy (val, %)", xlim=(45, 100), ylim=(40, 100))

@@ -64,7 +64,7 @@ class ResultsStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.lock_path = lock_path(self.path)
         _read(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,25 +78,31 @@ class ResultsStore:
             raise UnusableStore(f"cannot write results to {self.path} ({e.strerror or e}); choose a writable "
                                 "--out") from e
 
-    @contextmanager
-    def _locked(self):
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def rows(self) -> list[dict]:
         return _read(self.path)
 
     def add(self, row: dict) -> None:
         """Add a row; a stored row is replaced only by one with the same label and identity."""
-        with self._locked():
+        with locked(self.path):
             rows = [r for r in _read(self.path) if (r["label"], r["run_id"]) != (row["label"], row["run_id"])]
             rows.append(row)
             rows.sort(key=sort_key)
             write_json_atomic(self.path, {"format": FORMAT, "version": VERSION, "rows": rows})
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def locked(path: Path):
+    """An exclusive lock on `path`'s sidecar file, for a read-modify-write of `path` by several processes."""
+    with open(lock_path(path), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:

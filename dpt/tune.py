@@ -12,6 +12,7 @@ evidence to --out, and, with --test-out, each method runs once on test with its 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from .base2novel import add_run_arguments, resolve_profile, run_benchmark, run_k
 from .data import resolve_dataset_names
 from .errors import BadInput
 from .methods import MethodConfig
-from .store import ResultsStore, write_json_atomic
+from .store import ResultsStore, locked, write_json_atomic
 from .summary import format_table, summarise
 
 
@@ -29,21 +30,32 @@ class Knob:
     name: str  # a MethodConfig field, or a TrainConfig field when where == "train"
     values: tuple[float, ...]
     where: str = "method"
+    tied: tuple[tuple[str, float], ...] = ()  # other fields set to ratio × value (one knob, a fixed ratio)
+
+    def settings(self, value) -> dict:
+        """All the fields one value sets."""
+        return {self.name: value, **{f: round(r * value, 6) for f, r in self.tied}}
 
 
 # Six values each: an equal budget. The default lies inside every range (kg_weight 8 is KgCoOp's λ = 4 on
-# the squared distance; its paper's λ = 8 is kg_weight 16).
+# the squared distance; its paper's λ = 8 is kg_weight 16). Methods without a regularisation weight (CoOp,
+# IVLP, MaPLe) get their epochs searched instead; PromptSRC's two loss weights move together at its
+# reference ratio 25 : 10, so it gets six values like the others rather than 36.
+EPOCHS = (2, 5, 10, 20, 30, 50)
 KNOBS = {
-    "coop": Knob("epochs", (2, 5, 10, 20, 30, 50), "train"),
+    "coop": Knob("epochs", EPOCHS, "train"),
     "coop_ensemble": Knob("ensemble", (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)),
     "kgcoop": Knob("kg_weight", (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
     "prograd": Knob("prograd_lambda", (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)),
     "dpt": Knob("mi_weight", (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)),
+    "ivlp": Knob("epochs", EPOCHS, "train"),
+    "maple": Knob("epochs", EPOCHS, "train"),
+    "promptsrc": Knob("src_text_weight", (2.5, 5.0, 10.0, 25.0, 50.0, 100.0), tied=(("src_image_weight", 0.4),)),
 }
 
 
 def value_label(method: str, knob: Knob, value) -> str:
-    return f"{method}[{knob.name}={value:g}]"
+    return f"{method}[{','.join(f'{k}={v:g}' for k, v in knob.settings(value).items())}]"
 
 
 def _average(rows: list[dict], label: str) -> dict:
@@ -72,24 +84,41 @@ def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None
         evidence = []
         for value in knob.values:
             label = value_label(method, knob, value)
-            method_set = {knob.name: value} if knob.where == "method" else {}
-            train = {**train_overrides, knob.name: value} if knob.where == "train" else train_overrides
+            method_set = knob.settings(value) if knob.where == "method" else {}
+            train = {**train_overrides, **knob.settings(value)} if knob.where == "train" else train_overrides
             rows = run_benchmark([], datasets, seeds, runs_out, profile=profile, split="val", train_overrides=train,
                                  variants={label: (method, method_set)}, **kwargs)
             evidence.append({"value": value, "label": label, **_average(rows, label)})
         best = max(evidence, key=lambda e: e["hm"])  # ties: the first (smaller) value
-        default = getattr(MethodConfig(), knob.name, None) if knob.where == "method" else None
-        out[method] = {"knob": knob.name, "where": knob.where, "default": default, "values": list(knob.values),
-                       "val": evidence, "chosen": best["value"]}
+        default = (getattr(MethodConfig(), knob.name) if knob.where == "method" else
+                   getattr(resolve_profile(profile).train_config(method, 0, train_overrides), knob.name))
+        out[method] = {"knob": knob.name, "where": knob.where, "tied": dict(knob.tied), "default": default,
+                       "values": list(knob.values), "val": evidence, "chosen": best["value"],
+                       "settings": knob.settings(best["value"])}
         print(f"{method:<14} {knob.name} = {best['value']:g}  (val HM {best['hm']:.2f}; "
               + ", ".join(f"{e['value']:g}: {e['hm']:.2f}" for e in evidence) + ")")
     return out
 
 
+def earlier_choices(out: Path, header: dict) -> dict:
+    """The choices already in `out`, kept when they were searched the same way (profile, datasets, seeds,
+    training settings, runs file); a file searched differently is refused rather than mixed or replaced."""
+    if not out.exists():
+        return {}
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BadInput(f"{out} is not a readable tuning file ({e}); pass another --out") from None
+    differ = [k for k in header if k != "version" and old.get(k) != header[k]]
+    if differ:
+        raise BadInput(f"{out} holds choices searched with other {', '.join(differ)}; pass another --out")
+    return old.get("methods", {})
+
+
 def tuned_overrides(choice: dict) -> tuple[dict, dict]:
     """(method overrides, train overrides) for one method's chosen value."""
-    v = choice["chosen"]
-    return ({choice["knob"]: v}, {}) if choice["where"] == "method" else ({}, {choice["knob"]: v})
+    settings = choice.get("settings", {choice["knob"]: choice["chosen"]})
+    return (settings, {}) if choice["where"] == "method" else ({}, settings)
 
 
 def test_tuned(tuning: dict, datasets, seeds, out, *, train_overrides=None, **kwargs) -> list[dict]:
@@ -122,13 +151,20 @@ def main(argv=None):
                               kwargs.pop("device"))
     datasets = resolve_dataset_names(args.datasets or profile.datasets)
     train = kwargs.pop("train_overrides")
+    header = {"format": "dpt-tuning", "version": 2, "split": "val", "profile": profile.name,
+              "backbone": profile.backbone, "datasets": list(datasets), "seeds": list(args.seeds),
+              "train": train, "runs": str(args.runs)}
+    earlier_choices(out, header)  # refuse a file searched differently before any work
+    command = "python -m dpt tune " + " ".join(argv if argv is not None else sys.argv[2:])
     tuning = tune(args.methods, datasets, args.seeds, args.runs, split=args.split, profile=profile,
                   train_overrides=train, **kwargs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, {"format": "dpt-tuning", "version": 1, "split": "val", "datasets": list(datasets),
-                      "seeds": list(args.seeds), "runs": str(args.runs), "command": "python -m dpt tune " + " ".join(
-                          argv if argv is not None else sys.argv[2:]), "methods": tuning})
-    print(f"choices and evidence written to {out}")
+    with locked(out):  # re-read: another search may have added its methods meanwhile
+        kept = earlier_choices(out, header)
+        write_json_atomic(out, {**header, "methods": {**kept, **{m: {**c, "command": command}
+                                                                for m, c in tuning.items()}}})
+    print(f"choices and evidence written to {out}" + (f" (kept: {', '.join(m for m in kept if m not in tuning)})"
+                                                      if set(kept) - set(tuning) else ""))
     if args.test_out:
         rows = test_tuned(tuning, datasets, args.seeds, args.test_out, profile=profile, train_overrides=train, **kwargs)
         print(format_table(summarise(rows)))

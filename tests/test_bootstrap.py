@@ -121,6 +121,66 @@ def test_the_tuner_searches_every_value_on_val_and_keeps_the_best(tmp_path, monk
     assert all(t == {} for s, m, o, t in seen if m == "kgcoop") and all(o == {} for s, m, o, t in seen if m == "coop")
 
 
+def test_promptsrc_moves_both_loss_weights_at_the_reference_ratio(tmp_path, monkeypatch):
+    from dpt import tune
+    seen = []
+
+    def fake(methods, datasets, seeds, out, *, split, variants, **kw):
+        (label, (method, overrides)), = variants.items()
+        seen.append((label, overrides, kw["train_overrides"]))
+        return [{"label": label, "dataset": "d", "seed": 1, "base": 70.0, "novel": 70.0, "hm": 70.0}]
+    monkeypatch.setattr(tune, "run_benchmark", fake)
+    out = tune.tune(["promptsrc", "ivlp"], ["d"], [1], tmp_path / "runs.json")
+    src = [(label, o) for label, o, t in seen if label.startswith("promptsrc")]
+    assert len(src) == 6 and all(o["src_image_weight"] == pytest.approx(0.4 * o["src_text_weight"]) for _, o in src)
+    assert src[3] == ("promptsrc[src_text_weight=25,src_image_weight=10]", {"src_text_weight": 25.0, "src_image_weight": 10.0})
+    assert out["promptsrc"]["default"] == 25.0 and out["promptsrc"]["settings"] == {"src_text_weight": 2.5, "src_image_weight": 1.0}
+    assert out["ivlp"]["default"] == 20  # IVLP's own 20 epochs, not the profile's 30
+    assert tune.tuned_overrides(out["promptsrc"]) == ({"src_text_weight": 2.5, "src_image_weight": 1.0}, {})
+    assert tune.tuned_overrides(out["ivlp"]) == ({}, {"epochs": 2})
+
+
+def test_a_second_search_keeps_the_other_methods_choices_and_refuses_a_different_search(tmp_path, monkeypatch):
+    from dpt import tune
+    calls = []
+
+    def fake(methods, datasets, seeds, out, *, split, variants, **kw):
+        (label, _), = variants.items()
+        calls.append(label)
+        return [{"label": label, "dataset": d, "seed": s, "base": 70.0, "novel": 70.0, "hm": 70.0}
+                for d in datasets for s in seeds]
+    monkeypatch.setattr(tune, "run_benchmark", fake)
+    out, runs = tmp_path / "tuning.json", str(tmp_path / "runs.json")
+    common = ["--datasets", "mini_toys", "--seeds", "1", "--out", str(out), "--runs", runs, "--no-progress"]
+    tune.main(["--methods", "kgcoop", *common])
+    tune.main(["--methods", "maple", *common])
+    saved = __import__("json").loads(out.read_text())
+    assert set(saved["methods"]) == {"kgcoop", "maple"} and saved["methods"]["maple"]["command"].endswith("--no-progress")
+    n = len(calls)
+    with pytest.raises(BadInput, match="other seeds"):
+        tune.main(["--methods", "kgcoop", *common[:3], "2", *common[4:]])
+    with pytest.raises(BadInput, match="other train"):
+        tune.main(["--methods", "kgcoop", "--epochs", "3", *common])
+    assert len(calls) == n and set(__import__("json").loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
+
+
+def test_two_searches_at_once_keep_each_others_choices(tmp_path, monkeypatch):
+    from dpt import tune
+    out, runs = tmp_path / "tuning.json", str(tmp_path / "runs.json")
+    common = ["--datasets", "mini_toys", "--seeds", "1", "--out", str(out), "--runs", runs, "--no-progress"]
+    started = []
+
+    def fake(methods, datasets, seeds, out_, *, split, variants, **kw):
+        (label, _), = variants.items()
+        if not started:  # while the kgcoop search runs, a second process finishes a maple search
+            started.append(label)
+            tune.main(["--methods", "maple", *common])
+        return [{"label": label, "dataset": "mini_toys", "seed": 1, "base": 70.0, "novel": 70.0, "hm": 70.0}]
+    monkeypatch.setattr(tune, "run_benchmark", fake)
+    tune.main(["--methods", "kgcoop", *common])
+    assert set(__import__("json").loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
+
+
 def test_coop_ensemble_mixes_the_hand_crafted_view_only_at_test_time(miniclip):
     from dpt.methods import MethodConfig, build_method
     names = ["red balloon", "blue balloon", "green bead"]
@@ -187,3 +247,20 @@ def test_shots_differences_name_zero_shot_and_pair_on_the_dataset():
     head, line = text.splitlines()[:2]
     assert "coop@16 − dpt@16" in head and "dpt@16 − zeroshot" in head
     assert "0.00 [  0.00,   0.00] " in line and line.rstrip().endswith("*")  # identical: zero; hits vs ~hits: real
+
+
+def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
+    from dpt.figures import tradeoff_curves
+    tuning, rows = {}, []
+    for method, values in (("kgcoop", (1.0, 8.0)), ("promptsrc", (2.5, 25.0))):
+        tuning[method] = {"knob": "w", "tied": {}, "chosen": values[1], "values": list(values),
+                          "val": [{"value": v, "label": f"{method}[w={v:g}]"} for v in values]}
+        rows += [{"label": f"{method}[w={v:g}]", "dataset": "d", "seed": 1, "base": 60 + v, "novel": 90 - v,
+                  "hm": harmonic_mean(60 + v, 90 - v)} for v in values]
+    fig = tradeoff_curves(rows, tuning, ["d"])
+    axes = fig.axes
+    assert len(axes) == 4  # two rows (text prompts, both towers) × (d, average)
+    assert [a.get_legend_handles_labels()[1] for a in axes[::2]] == [["kgcoop (w)"], ["promptsrc (w)"]]
+    ring = axes[0].collections[0].get_offsets()[0]
+    assert tuple(ring) == (68.0, 82.0)  # the chosen value's (base, novel)
+    assert len(tradeoff_curves(rows, {"kgcoop": tuning["kgcoop"]}, ["d"]).axes) == 2
