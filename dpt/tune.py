@@ -1,13 +1,14 @@
 """`python -m dpt tune`: the same search on val for every method's main knob, then one test run with the choice.
 
-    python -m dpt tune --methods coop coop_ensemble kgcoop prograd dpt --datasets miniature --seeds 1 2 3 \
-        --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
+    python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature \
+        --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
 
 Each method gets six values of one knob (KNOBS) and the same seeds and datasets; the value with the highest
 val HM (the HM of the dataset-averaged base and novel accuracy, as the tables report) is chosen. The val runs
 go to --runs (a results file like any other, one label per value: `kgcoop[kg_weight=4]`), the choice and its
 evidence to --out, and, with --test-out, each method runs once on test with its chosen value (label
-`<method>_tuned`). The search never reads test: --split must be val.
+`<method>_tuned`). The search never reads test: --split must be val. Choices already in --out for other
+methods are kept if they were searched the same way (profile, datasets, seeds, training settings, runs file).
 """
 from __future__ import annotations
 
