@@ -85,9 +85,9 @@ def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None
         evidence = []
         for value in knob.values:
             label = value_label(method, knob, value)
-            method_set = knob.settings(value) if knob.where == "method" else {}
-            train = {**train_overrides, **knob.settings(value)} if knob.where == "train" else train_overrides
-            rows = run_benchmark([], datasets, seeds, runs_out, profile=profile, split="val", train_overrides=train,
+            method_set, train_set = split_settings(knob.where, knob.settings(value))
+            rows = run_benchmark([], datasets, seeds, runs_out, profile=profile, split="val",
+                                 train_overrides={**train_overrides, **train_set},
                                  variants={label: (method, method_set)}, **kwargs)
             evidence.append({"value": value, "label": label, **_average(rows, label)})
         best = max(evidence, key=lambda e: e["hm"])  # ties: the first (smaller) value
@@ -116,10 +116,14 @@ def earlier_choices(out: Path, header: dict) -> dict:
     return old.get("methods", {})
 
 
+def split_settings(where: str, settings: dict) -> tuple[dict, dict]:
+    """(method overrides, train overrides) for a knob's settings."""
+    return (settings, {}) if where == "method" else ({}, settings)
+
+
 def tuned_overrides(choice: dict) -> tuple[dict, dict]:
     """(method overrides, train overrides) for one method's chosen value."""
-    settings = choice.get("settings", {choice["knob"]: choice["chosen"]})
-    return (settings, {}) if choice["where"] == "method" else ({}, settings)
+    return split_settings(choice["where"], choice.get("settings", {choice["knob"]: choice["chosen"]}))
 
 
 def test_tuned(tuning: dict, datasets, seeds, out, *, train_overrides=None, **kwargs) -> list[dict]:
