@@ -1,4 +1,5 @@
 """Paired bootstrap intervals over test images, the tuner's refusal to look at test, and CoOp + ensemble."""
+import json
 import math
 
 import numpy as np
@@ -154,14 +155,14 @@ def test_a_second_search_keeps_the_other_methods_choices_and_refuses_a_different
     common = ["--datasets", "mini_toys", "--seeds", "1", "--out", str(out), "--runs", runs, "--no-progress"]
     tune.main(["--methods", "kgcoop", *common])
     tune.main(["--methods", "maple", *common])
-    saved = __import__("json").loads(out.read_text())
+    saved = json.loads(out.read_text())
     assert set(saved["methods"]) == {"kgcoop", "maple"} and saved["methods"]["maple"]["command"].endswith("--no-progress")
     n = len(calls)
     with pytest.raises(BadInput, match="other seeds"):
         tune.main(["--methods", "kgcoop", *common[:3], "2", *common[4:]])
     with pytest.raises(BadInput, match="other train"):
         tune.main(["--methods", "kgcoop", "--epochs", "3", *common])
-    assert len(calls) == n and set(__import__("json").loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
+    assert len(calls) == n and set(json.loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
 
 
 def test_two_searches_at_once_keep_each_others_choices(tmp_path, monkeypatch):
@@ -178,7 +179,7 @@ def test_two_searches_at_once_keep_each_others_choices(tmp_path, monkeypatch):
         return [{"label": label, "dataset": "mini_toys", "seed": 1, "base": 70.0, "novel": 70.0, "hm": 70.0}]
     monkeypatch.setattr(tune, "run_benchmark", fake)
     tune.main(["--methods", "kgcoop", *common])
-    assert set(__import__("json").loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
+    assert set(json.loads(out.read_text())["methods"]) == {"kgcoop", "maple"}
 
 
 def test_coop_ensemble_mixes_the_hand_crafted_view_only_at_test_time(miniclip):
