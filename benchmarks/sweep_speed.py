@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dpt.base2novel import run_benchmark  # noqa: E402
-from dpt.engines import LocalEngine, RayEngine  # noqa: E402
+from dpt.experiments.base2novel import run_benchmark  # noqa: E402
+from dpt.experiments.engines import LocalEngine, RayEngine  # noqa: E402
 
 KEYS = ("label", "dataset", "seed", "base", "novel", "hm", "run_id")
 

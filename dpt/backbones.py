@@ -6,6 +6,7 @@ is what prompt learners need.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -240,3 +241,18 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
     tokenizer = open_clip.get_tokenizer("ViT-B-16" if name == MINICLIP_NAME else name)
     return Backbone(name=name, model=model, preprocess=val_pre, train_preprocess=train_pre,
                     tokenizer=tokenizer, text_encoder=TextEncoder(model), weights=weights)
+
+
+def weights_fingerprint(backbone) -> str:
+    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes). Hashed again only
+    when a tensor was replaced or changed in place (PyTorch counts in-place writes in `_version`)."""
+    state = backbone.model.state_dict()
+    stamp = tuple((t.data_ptr(), t._version) for t in state.values())
+    if backbone._fingerprint is None or backbone._fingerprint[0] != stamp:
+        h = hashlib.sha256(backbone.name.encode())
+        for k, v in state.items():
+            t = v.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"{k}|{tuple(t.shape)}|{t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        backbone._fingerprint = (stamp, h.hexdigest()[:16])
+    return backbone._fingerprint[1]

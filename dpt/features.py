@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .backbones import Backbone
+from .backbones import Backbone, weights_fingerprint
 from .data.dataset import ClassificationDataset, Item
-from .identity import weights_fingerprint
+from .files import atomic_save
 
 
 def default_cache_dir() -> Path:
@@ -36,20 +35,6 @@ class FeatureSet:
 
 def cache_key(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temp file in the same folder, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 @torch.no_grad()

@@ -168,6 +168,23 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     return model, history
 
 
+def miniature_zero_shot(model=None, split: str = "val") -> dict:
+    """Zero-shot base/novel accuracy of each miniature dataset's template (the pretraining record's figures)."""
+    from .backbones import load_backbone
+    from .data.miniature import MINIATURE_DATASETS, load_miniature
+    from .run import RunConfig, base_to_novel
+
+    backbone = load_backbone("miniclip")
+    if model is not None:
+        backbone.model.load_state_dict(model.state_dict())
+    out = {}
+    for name in MINIATURE_DATASETS:
+        row = base_to_novel(backbone, load_miniature(name), RunConfig(method="zeroshot", eval_split=split),
+                            progress=False, cache_dir=None)
+        out[name] = {k: row[k] for k in ("base", "novel", "hm")}
+    return out
+
+
 def _add_evaluations(record: dict, model) -> None:
     """Held-out shape/colour naming, and zero-shot base/novel accuracy of each miniature dataset's
     hand-crafted template (val split)."""
@@ -175,7 +192,6 @@ def _add_evaluations(record: dict, model) -> None:
     for attribute in HELDOUT_PROMPTS:
         record[f"heldout_{attribute}_zero_shot"] = heldout_accuracy(model, tokenizer, attribute)
     try:
-        from .evaluate import miniature_zero_shot
         record["zero_shot"] = miniature_zero_shot(model)
         record.pop("zero_shot_error", None)
     except Exception as e:  # the checkpoint is already saved; never lose it to a reporting bug

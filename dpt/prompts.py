@@ -15,27 +15,6 @@ from torch import nn
 from .backbones import Backbone, tokenize
 from .errors import BadInput
 
-# Per-dataset templates for the 11 benchmarks and ImageNet's 4 variants: CoOp's CUSTOM_TEMPLATES (KaiyangZhou/CoOp trainers/zsclip.py,
-# used for zero-shot CLIP and the hand-crafted view). KgCoOp's copy differs only for DTD ("a photo of a {}, a
-# type of texture."); we keep CoOp's "{} texture.", which CoOp/CoCoOp's zero-shot baselines used. The
-# miniature's templates live in its dataset specs.
-BENCHMARK_TEMPLATES = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "Flowers102": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DTD": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-}
 # A small generic ensemble (a subset of CLIP's ImageNet templates) for template-ensemble features.
 ENSEMBLE_TEMPLATES = (
     "a photo of a {}.", "a bad photo of a {}.", "a photo of the big {}.", "a photo of the small {}.",

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from .config import check, from_dict
 from .errors import BadInput, DptError
-from .features import atomic_save
-from .methods import PromptMethod
+from .files import atomic_save
+from .methods.base import PromptMethod
 
 
 @dataclass

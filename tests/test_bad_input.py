@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpt.__main__ import dispatch
+from dpt.experiments.cli import dispatch
 from dpt.errors import DptError, run_cli
 
 from conftest import make_dtd
@@ -93,7 +93,7 @@ def test_out_is_read_only(monkeypatch, capsys, read_only):
 
 
 def test_read_only_cache_warns_and_runs_without_it(tmp_path, read_only):
-    from dpt.base2novel import run_benchmark
+    from dpt.experiments.base2novel import run_benchmark
     with pytest.warns(UserWarning, match=f"cannot write the feature cache at {read_only} .*running without it"):
         rows = run_benchmark(["zeroshot"], ["mini_toys"], [1], tmp_path / "r.json", split="val", cache_dir=read_only,
                              progress=False)
@@ -163,7 +163,7 @@ def test_base_class_without_training_images_warns(tmp_path):
 
 def test_miniclip_pretrained_path_is_honoured(tmp_path, mini_random):
     from dpt.backbones import load_backbone
-    from dpt.identity import weights_fingerprint
+    from dpt.backbones import weights_fingerprint
     path = tmp_path / "mine.pt"
     torch.save(mini_random.model.state_dict(), path)
     mine = load_backbone("miniclip", pretrained=str(path))
@@ -198,7 +198,7 @@ def test_course_with_a_missing_folder_fails(tmp_path):
 
 
 def test_non_finite_weights_after_the_last_step_fail_and_record_nothing(monkeypatch, tmp_path):
-    from dpt.base2novel import run_benchmark
+    from dpt.experiments.base2novel import run_benchmark
     from dpt.methods import CoOp
     from dpt.trainer import NonFiniteLoss
     steps = 0

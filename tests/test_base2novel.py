@@ -1,5 +1,5 @@
-from dpt.base2novel import run_benchmark
-from dpt.summary import format_table, summarise
+from dpt.experiments.base2novel import run_benchmark
+from dpt.experiments.summary import format_table, summarise
 
 
 def test_grid_rows_come_back_in_grid_order_and_summarise(tmp_path):

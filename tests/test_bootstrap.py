@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dpt.bootstrap import Bootstrap, pack, row_intervals, unpack
+from dpt.experiments.bootstrap import Bootstrap, pack, row_intervals, unpack
 from dpt.errors import BadInput
 from dpt.evaluate import harmonic_mean
 
@@ -79,8 +79,8 @@ def test_rows_without_records_or_from_other_data_are_refused():
 
 
 def test_grid_rows_record_the_images_behind_their_accuracy(tmp_path):
-    from dpt.base2novel import run_benchmark
-    from dpt.summary import summarise
+    from dpt.experiments.base2novel import run_benchmark
+    from dpt.experiments.summary import summarise
     rows = run_benchmark(["zeroshot", "coop"], ["mini_toys"], [1], tmp_path / "r.json", shots=1,
                          train_overrides={"epochs": 1}, progress=False)
     for r in rows:
@@ -92,7 +92,7 @@ def test_grid_rows_record_the_images_behind_their_accuracy(tmp_path):
 
 
 def test_the_tuner_never_reads_test(tmp_path, monkeypatch):
-    from dpt import tune
+    from dpt.experiments import tune
     calls = []
     monkeypatch.setattr(tune, "run_benchmark", lambda *a, **k: calls.append(k) or [])
     with pytest.raises(BadInput, match="val split only"):
@@ -105,7 +105,7 @@ def test_the_tuner_never_reads_test(tmp_path, monkeypatch):
 
 
 def test_the_tuner_searches_every_value_on_val_and_keeps_the_best(tmp_path, monkeypatch):
-    from dpt import tune
+    from dpt.experiments import tune
     seen = []
 
     def fake(methods, datasets, seeds, out, *, split, variants, **kw):
@@ -123,7 +123,7 @@ def test_the_tuner_searches_every_value_on_val_and_keeps_the_best(tmp_path, monk
 
 
 def test_promptsrc_moves_both_loss_weights_at_the_reference_ratio(tmp_path, monkeypatch):
-    from dpt import tune
+    from dpt.experiments import tune
     seen = []
 
     def fake(methods, datasets, seeds, out, *, split, variants, **kw):
@@ -142,7 +142,7 @@ def test_promptsrc_moves_both_loss_weights_at_the_reference_ratio(tmp_path, monk
 
 
 def test_a_second_search_keeps_the_other_methods_choices_and_refuses_a_different_search(tmp_path, monkeypatch):
-    from dpt import tune
+    from dpt.experiments import tune
     calls = []
 
     def fake(methods, datasets, seeds, out, *, split, variants, **kw):
@@ -166,7 +166,7 @@ def test_a_second_search_keeps_the_other_methods_choices_and_refuses_a_different
 
 
 def test_two_searches_at_once_keep_each_others_choices(tmp_path, monkeypatch):
-    from dpt import tune
+    from dpt.experiments import tune
     out, runs = tmp_path / "tuning.json", str(tmp_path / "runs.json")
     common = ["--datasets", "mini_toys", "--seeds", "1", "--out", str(out), "--runs", runs, "--no-progress"]
     started = []
@@ -219,7 +219,7 @@ def test_dpt_hand_ensemble_changes_only_the_mi_terms_view(miniclip):
 
 
 def test_accuracy_bootstrap_pairs_labels_on_each_target():
-    from dpt.bootstrap import AccuracyBootstrap
+    from dpt.experiments.bootstrap import AccuracyBootstrap
 
     def row(label, target, seed, hits):
         return {"label": label, "target": target, "seed": seed, "accuracy": round(100 * hits.mean(), 2),
@@ -240,7 +240,7 @@ def test_accuracy_bootstrap_pairs_labels_on_each_target():
 
 
 def test_shots_differences_name_zero_shot_and_pair_on_the_dataset():
-    from dpt.transfer import shots_differences
+    from dpt.experiments.transfer import shots_differences
     hits = _hits(0.6, 120, 3)
     rows = [{"label": m, "source": "d", "target": "d", "shots": s, "seed": 1, "accuracy": round(100 * h.mean(), 2),
              "correct": pack(h)} for m, s, h in (("coop", 16, hits), ("dpt", 16, hits), ("zeroshot", None, ~hits))]
@@ -251,7 +251,7 @@ def test_shots_differences_name_zero_shot_and_pair_on_the_dataset():
 
 
 def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
-    from dpt.figures import tradeoff_curves
+    from dpt.experiments.figures import tradeoff_curves
     tuning, rows = {}, []
     for method, values in (("kgcoop", (1.0, 8.0)), ("promptsrc", (2.5, 25.0))):
         tuning[method] = {"knob": "w", "tied": {}, "chosen": values[1], "values": list(values),

@@ -1,4 +1,4 @@
-"""Every notebook carries the Colab badge and install cell built from one constant (dpt.colab.REPOSITORY)."""
+"""Every notebook carries the Colab badge and install cell built from one constant (dpt.experiments.colab.REPOSITORY)."""
 import shutil
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dpt import colab
+from dpt.experiments import colab
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from dpt.errors import BadInput
-from dpt.identity import weights_fingerprint
+from dpt.backbones import weights_fingerprint
 from dpt.methods import MethodConfig, build_method
-from dpt.multimodal import gpa_weights
+from dpt.methods.multimodal import gpa_weights
 from dpt.prompts import CLIP_IMAGENET_TEMPLATES
 from dpt.trainer import TrainConfig, train
 
@@ -210,7 +210,7 @@ def test_prompt_depth_beyond_the_backbone_is_refused(miniclip):
 def test_either_module_can_be_imported_first():
     import subprocess
     import sys
-    for first in ("dpt.multimodal", "dpt.methods"):
+    for first in ("dpt.methods.multimodal", "dpt.methods.registry", "dpt.methods"):
         code = f"import {first}; from dpt.methods import METHODS; print(sorted(METHODS))"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert "'ivlp'" in out and "'promptsrc'" in out and "'dpt'" in out

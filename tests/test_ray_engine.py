@@ -1,7 +1,7 @@
 """The Ray engine runs the same grid as the local engine and writes the same rows."""
 import pytest
 
-from dpt.base2novel import run_benchmark
+from dpt.experiments.base2novel import run_benchmark
 
 ray = pytest.importorskip("ray", reason='the Ray engine is an optional extra: pip install -e ".[ray]"')
 
@@ -9,7 +9,7 @@ IDENTITY_AND_SCORES = ("label", "method", "dataset", "seed", "shots", "split", "
 
 
 def test_ray_engine_equals_local_engine(tmp_path):
-    from dpt.engines import LocalEngine, RayEngine
+    from dpt.experiments.engines import LocalEngine, RayEngine
     kw = dict(methods=["zeroshot", "dpt"], datasets=["mini_toys", "mini_paints"], seeds=[1, 2], split="val",
               train_overrides={"epochs": 3}, progress=False)
     local = run_benchmark(out=tmp_path / "local.json", engine=LocalEngine(), **kw)
@@ -22,8 +22,8 @@ def test_ray_engine_equals_local_engine(tmp_path):
 
 
 def test_ray_engine_runs_transfer_like_the_local_engine(tmp_path):
-    from dpt.engines import LocalEngine, RayEngine
-    from dpt.transfer import run_transfer
+    from dpt.experiments.engines import LocalEngine, RayEngine
+    from dpt.experiments.transfer import run_transfer
     kw = dict(methods=["zeroshot", "coop"], source="mini_colours", targets=["mini_colours", "mini_toys"], seeds=[1],
               split="val", train_overrides={"epochs": 2}, progress=False)
     local = run_transfer(out=tmp_path / "local.json", engine=LocalEngine(), **kw)

@@ -6,14 +6,14 @@ import os
 import pytest
 import torch
 
-from dpt.base2novel import run_benchmark
-from dpt.config import get_profile
+from dpt.experiments.base2novel import run_benchmark
+from dpt.experiments.profiles import get_profile
 from dpt.data import load_dataset
 from dpt.errors import UnusableStore
-from dpt.evaluate import RunConfig
-from dpt.identity import run_id, run_identity
+from dpt.run import RunConfig
+from dpt.experiments.identity import run_id, run_identity
 from dpt.methods import MethodConfig
-from dpt.store import ResultsStore
+from dpt.experiments.store import ResultsStore
 from dpt.trainer import TrainConfig
 
 from conftest import make_dtd

@@ -9,7 +9,7 @@ from dpt.data import load_dataset
 from dpt.evaluate import accuracy
 from dpt.features import image_features
 from dpt.methods import build_method
-from dpt.transfer import run_shots, run_transfer, shots_table, transfer_table
+from dpt.experiments.transfer import run_shots, run_transfer, shots_table, transfer_table
 
 QUICK = dict(seeds=[1], split="val", progress=False, train_overrides={"epochs": 1})
 TARGETS = ["mini_colours", "mini_colours_sketch", "mini_toys"]
@@ -52,7 +52,7 @@ def test_transfer_reuses_stored_targets_and_runs_only_what_is_missing(tmp_path):
 def test_base_to_novel_identity_is_unchanged_and_differs_from_transfer(tmp_path):
     """The base-to-novel identity has no classes/target fields (so every committed row keeps its id);
     training on all classes is another run."""
-    from dpt.base2novel import run_benchmark
+    from dpt.experiments.base2novel import run_benchmark
     b2n = run_benchmark(["coop"], ["mini_colours"], out=tmp_path / "b.json", **QUICK)[0]
     tr = run_transfer(["coop"], "mini_colours", ["mini_colours"], out=tmp_path / "t.json", **QUICK)[0]
     assert "classes" not in b2n["identity"] and "target" not in b2n["identity"]
@@ -99,8 +99,8 @@ def test_a_variant_without_training_images_is_refused_as_a_source(tmp_path):
 def test_class_specific_contexts_stop_before_training(monkeypatch, capsys, tmp_path):
     """Class-specific contexts cannot move to a target's classes: refused before any run, nothing recorded."""
     from test_bad_input import refused
-    import dpt.evaluate
-    monkeypatch.setattr(dpt.evaluate, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    import dpt.run
+    monkeypatch.setattr(dpt.run, "train", lambda *a, **k: pytest.fail("trained before refusing"))
     out = tmp_path / "r.json"
     refused(monkeypatch, capsys, out, "transfer", "--methods", "coop", "--source", "mini_colours", "--targets",
             "mini_toys", "--set", "class_specific=true", "--seeds", "1", "--no-progress", match="class-specific")

@@ -19,7 +19,7 @@ def world_gallery(path: str | Path | None = "figures/world.png", per_dataset: in
                   title: str = "ShapeWorld: the offline miniature's three downstream datasets (test images)"):
     """A row of test images per miniature dataset (default: the three base-to-novel ones), titled with
     their class names."""
-    from .data import MINIATURE_DATASETS, load_miniature
+    from ..data import MINIATURE_DATASETS, load_miniature
 
     names = list(names or MINIATURE_DATASETS)
     fig, axes = plt.subplots(len(names), per_dataset, figsize=(1.6 * per_dataset, 1.9 * len(names)))

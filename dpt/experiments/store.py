@@ -21,7 +21,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import UnusableStore
+from ..errors import UnusableStore
+from ..files import write_json_atomic
 
 FORMAT, VERSION = "dpt-results", 1
 
@@ -103,18 +104,3 @@ def locked(path: Path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def write_json_atomic(path: Path, doc: dict) -> None:
-    """Write `doc` through a temporary file in the same folder and os.replace: a reader sees the old file or the
-    new one, never half of one, and a crash leaves no stray file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

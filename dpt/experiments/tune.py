@@ -18,11 +18,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base2novel import add_run_arguments, resolve_profile, run_benchmark, run_kwargs
-from .data import resolve_dataset_names
-from .errors import BadInput
-from .methods import MethodConfig
-from .store import ResultsStore, locked, write_json_atomic
+from ..data import resolve_dataset_names
+from ..errors import BadInput
+from ..files import write_json_atomic
+from ..methods import MethodConfig
+from .base2novel import run_benchmark
+from .options import add_run_arguments, run_kwargs
+from .profiles import resolve_profile
+from .store import ResultsStore, locked
 from .summary import format_table, summarise
 
 

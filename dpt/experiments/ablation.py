@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .base2novel import add_run_arguments, run_benchmark, run_kwargs
+from .base2novel import run_benchmark
+from .options import add_run_arguments, run_kwargs
 from .summary import format_table, summarise
 
 # tag -> MethodConfig overrides of dpt (the default configuration is the first row)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, get_profile
-from .errors import BadInput
+from ..errors import BadInput
+from .profiles import Profile, get_profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Course:
@@ -38,13 +38,13 @@ class Course:
     def backbone(self):
         """The frozen CLIP backbone of this profile (loaded once)."""
         if self._backbone is None:
-            from .backbones import load_backbone
+            from ..backbones import load_backbone
             p = self.profile
             self._backbone = load_backbone(p.backbone, pretrained=p.pretrained, device=p.device)
         return self._backbone
 
     def dataset(self, name: str | None = None):
-        from .data import load_dataset
+        from ..data import load_dataset
         return load_dataset(name or self.datasets[0], root=os.environ.get("DPT_DATA"))
 
     def train_config(self, method: str, seed: int = 1, **overrides):
@@ -55,8 +55,8 @@ class Course:
                    **train_overrides):
         """A RunConfig for `method` with the profile's defaults (for train_on_base / base_to_novel); classes
         "all" trains on every class (the transfer and few-shot protocols)."""
-        from .evaluate import RunConfig
-        from .methods import MethodConfig
+        from ..run import RunConfig
+        from ..methods import MethodConfig
         return RunConfig(method=method, shots=shots or self.profile.shots,
                          train=self.train_config(method, seed, **train_overrides),
                          method_cfg=method_cfg or MethodConfig(), classes=classes)

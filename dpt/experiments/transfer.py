@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from .base2novel import add_run_arguments, parse_sets, resolve_profile, run_kwargs
-from .config import check
-from .data import resolve_dataset_names
+from ..config import check
+from ..data import resolve_dataset_names
+from ..methods import METHODS, check_method
 from .grid import grid, run_grid
+from .options import add_run_arguments, parse_sets, run_kwargs
+from .profiles import resolve_profile
 from .store import ResultsStore
 
 
@@ -46,7 +48,6 @@ def run_shots(methods, shots=(1, 2, 4, 8, 16), datasets=None, seeds=(1,), out="r
     store = ResultsStore(out)
     profile = resolve_profile(profile, backbone_name, pretrained, device)
     check(bool(shots), "give at least one shot count (--shots 1 2 4 8 16)")
-    from .methods import METHODS, check_method
     for m in methods:
         check_method(m)
     trials = []

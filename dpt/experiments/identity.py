@@ -16,24 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .data.dataset import ClassificationDataset
+from ..backbones import weights_fingerprint
+from ..data.dataset import ClassificationDataset
+from ..methods import METHODS, method_fields
 
 IDENTITY_VERSION = 1  # bump when the meaning of a field changes
-
-
-def weights_fingerprint(backbone) -> str:
-    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes). Hashed again only
-    when a tensor was replaced or changed in place (PyTorch counts in-place writes in `_version`)."""
-    state = backbone.model.state_dict()
-    stamp = tuple((t.data_ptr(), t._version) for t in state.values())
-    if backbone._fingerprint is None or backbone._fingerprint[0] != stamp:
-        h = hashlib.sha256(backbone.name.encode())
-        for k, v in state.items():
-            t = v.detach().to("cpu").contiguous().reshape(-1)
-            h.update(f"{k}|{tuple(t.shape)}|{t.dtype}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        backbone._fingerprint = (stamp, h.hexdigest()[:16])
-    return backbone._fingerprint[1]
 
 
 def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "test")) -> str:
@@ -47,12 +34,11 @@ def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "te
 def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> dict:
     """The identity of one training run (`run` is an evaluate.RunConfig). A method that learns
     nothing (zero-shot) has no training config or shots in its identity: they do not change its number."""
-    from .methods import METHODS
     learns = METHODS[run.method].learns
     identity = {
         "version": IDENTITY_VERSION,
         "method": run.method,
-        "method_config": run.method_cfg.fields_for(run.method),
+        "method_config": method_fields(run.method, run.method_cfg),
         "train": asdict(run.train) if learns else None,
         "shots": run.shots if learns else None,
         "seed": run.train.seed,
@@ -74,7 +60,7 @@ def run_id(identity: dict) -> str:
 
 
 def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None
     try:

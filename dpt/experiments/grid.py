@@ -19,14 +19,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .backbones import load_backbone
+from ..backbones import load_backbone
+from ..config import check
+from ..data import check_base_to_novel, check_transfer, load_dataset
+from ..evaluate import base_novel_scores
+from ..inputs import evaluation_sets, train_split, trial_inputs
+from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
+from ..run import RunConfig, run_info
 from .bootstrap import pack, row_intervals
-from .config import Profile, check
-from .data import check_base_to_novel, check_transfer, load_dataset, subsample_classes
-from .evaluate import RunConfig, base_novel_scores, eval_features, evaluation_set, run_info, trial_inputs
-from .features import image_features
 from .identity import data_fingerprint, provenance, run_id, run_identity
-from .methods import METHODS, MethodConfig, build_method, check_method
+from .profiles import Profile
 from .store import ResultsStore
 
 
@@ -193,10 +195,9 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
     def evaluation(t: Trial, images: bool) -> dict:
         key = (t.dataset, t.targets, images)
         if key not in evaluations:
-            evaluations[key] = (eval_features(backbone, datasets[t.dataset], split, cache_dir, progress, images)
-                                if not t.targets else
-                                {n: evaluation_set(backbone, datasets[n], split, cache_dir, progress, images)
-                                 for n in t.targets})
+            targets = {n: datasets[n] for n in t.targets}
+            evaluations[key] = evaluation_sets(backbone, datasets[t.dataset], split, targets, cache_dir, progress,
+                                               images)
         return evaluations[key]
 
     train_features: dict = {}
@@ -211,13 +212,12 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
             train = None
             if method.learns and not method.encodes_images:
                 if t.classes not in train_features:
-                    train_features[t.classes] = image_features(backbone, subsample_classes(datasets[name], t.classes),
-                                                               "train", cache_dir=cache_dir, progress=progress)
+                    train_features[t.classes] = train_split(backbone, datasets[name], t.classes, cache_dir, progress)
                 train = train_features[t.classes]
             out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
             inputs = trial_inputs(backbone, datasets[name], run, cache_dir, progress,
                                   evaluation(t, method.encodes_images), train)
-            key = (t.method, repr(run.method_cfg.fields_for(t.method)), name, t.targets)
+            key = (t.method, repr(method_fields(t.method, run.method_cfg)), name, t.targets)
             if key not in checked:
                 check_scorable(backbone, run, inputs)
                 checked.add(key)

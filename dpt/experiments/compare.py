@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from .data import resolve_dataset_names
-from .errors import BadInput
+from ..data import resolve_dataset_names
+from ..errors import BadInput
 from .store import read_rows
 from .summary import format_differences, format_table, summarise
 

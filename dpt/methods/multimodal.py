@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check
-from .methods import METHODS, CoOp
-from .prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
-from .vision_encoder import VisionPromptEncoder
+from ..config import check
+from ..prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
+from ..vision_encoder import VisionPromptEncoder
+from .coop import CoOp
+from .registry import register
 
 
 def prompt_depth(cfg, n_layers: int) -> int:
@@ -34,6 +35,7 @@ def _tokens(n: int, width: int, device) -> nn.Parameter:
     return nn.Parameter(torch.randn(n, width, device=device) * 0.02)  # the reference's normal(std=0.02)
 
 
+@register
 class IVLP(CoOp):
     """Independent vision-language prompts: text context + per-layer text tokens; vision tokens appended
     to the patches, replaced at each of the first J layers."""
@@ -78,6 +80,7 @@ class IVLP(CoOp):
         return self.logit_scale * self.image_features(images) @ text.T
 
 
+@register
 class MaPLe(IVLP):
     """Multi-modal prompts: the vision tokens of layer j are a linear map of the text tokens of layer j."""
     name = "maple"
@@ -104,6 +107,7 @@ def gpa_weights(epochs: int, mean: float, std: float) -> list[float]:
     return [x / sum(g) for x in g]
 
 
+@register
 class PromptSRC(IVLP):
     """IVLP regulated by the frozen model (features and logits) and averaged over epochs."""
     name = "promptsrc"
@@ -152,5 +156,3 @@ class PromptSRC(IVLP):
             if epoch == epochs - 1:  # after the last epoch, the prompts become their aggregate
                 p.copy_(gpa)
 
-
-METHODS.update({m.name: m for m in (IVLP, MaPLe, PromptSRC)})

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import BadInput
-from .evaluate import harmonic_mean
+from ..errors import BadInput
+from ..evaluate import harmonic_mean
 
 REPS, LEVEL, SEED = 2000, 0.95, 0
 

@@ -15,8 +15,8 @@ import os
 import platform
 import time
 
-from .errors import DptError
-from .evaluate import run_trial
+from ..errors import DptError
+from ..run import run_trial
 
 
 def timed(fn, *args, **kw):
@@ -41,8 +41,7 @@ _WORKER_BACKBONES: dict = {}
 
 def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info):
     """One run inside a Ray worker (the backbone is loaded once per worker process)."""
-    from .backbones import load_backbone
-    from .identity import weights_fingerprint
+    from ..backbones import load_backbone, weights_fingerprint
     key = (profile.backbone, profile.pretrained, profile.device)
     if key not in _WORKER_BACKBONES:
         _WORKER_BACKBONES[key] = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)

@@ -1,0 +1,69 @@
+"""What every prompt method is: text features for the current classes, logits, and a training loss.
+Methods differ only in their prompt modules and their loss (and, for ProGrad, the backward rule); the
+one trainer (`dpt.trainer`) drives all of them."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backbones import Backbone
+from ..prompts import hand_crafted_features
+from .config import MethodConfig
+
+
+class PromptMethod(nn.Module):
+    """A method = text features for the current classes (+ a training loss)."""
+    name = "base"
+    config_fields: tuple[str, ...] = ()  # the MethodConfig fields this method reads
+    train_defaults: dict = {}  # TrainConfig overrides this method needs (on top of the profile's)
+    learns = True  # False for methods with nothing to train (they need no training features)
+    encodes_images = False  # True: inputs are preprocessed images, not cached features (visual prompts)
+    text_per_image = False  # True: class text features depend on the image (CoCoOp), so none are shared
+    eval_batch_size: int | None = None  # samples per evaluation forward (None: the caller's default)
+
+    def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
+        super().__init__()
+        object.__setattr__(self, "backbone", backbone)  # frozen; not part of the state dict
+        self.cfg = cfg
+        self.template = template
+        self.logit_scale = backbone.logit_scale
+        self.set_classnames(classnames)
+
+    def set_classnames(self, classnames: Sequence[str], template: str | None = None) -> None:
+        """Point the method at other classes (novel ones, a target dataset's), written with `template`."""
+        self.classnames = list(classnames)
+        self.template = template or self.template
+        self.register_buffer("hand", hand_crafted_features(self.backbone, classnames, self.template), persistent=False)
+
+    def text_features(self) -> torch.Tensor:
+        return self.hand
+
+    def logits(self, image_features: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        text = self.text_features() if text is None else text
+        return self.logit_scale * image_features @ text.T
+
+    def loss(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError(f"{self.name} has nothing to train")
+
+    def backward(self, loss: torch.Tensor, terms: dict, scale: float = 1.0) -> None:
+        """Turn the loss into gradients (the trainer then steps). `scale`: the AMP loss scale."""
+        (loss if scale == 1.0 else loss * scale).backward()
+
+    def end_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the trainer after each epoch (0-based), before its checkpoint (PromptSRC's aggregation)."""
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by their own optimiser (an MI critic), not by the prompt's SGD."""
+        return []
+
+
+def ensembled(soft: torch.Tensor, hand: torch.Tensor, weight: float) -> torch.Tensor:
+    """Class features (1 - w) soft + w hand, renormalised: the hand-crafted view mixed back in at test time."""
+    return soft if weight == 0 else F.normalize((1 - weight) * soft + weight * hand, dim=-1)

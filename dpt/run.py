@@ -1,0 +1,78 @@
+"""One run, one way through: its inputs (dpt.inputs), the trainer (dpt.trainer), the scores (dpt.evaluate).
+
+    run = RunConfig(method="dpt", shots=16)
+    out = run_trial(backbone, run, trial_inputs(backbone, dataset, run))    # {"accuracy", "correct", ...}
+
+`base_to_novel` and `train_on_base` are the same path for a notebook: one call per run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .backbones import Backbone
+from .data.dataset import ClassificationDataset
+from .evaluate import base_novel_scores, percent, score, score_images
+from .inputs import TrialInputs, base_novel_sets, trial_inputs
+from .methods import MethodConfig, PromptMethod, build_method
+from .trainer import TrainConfig, train
+
+
+@dataclass
+class RunConfig:
+    method: str = "coop"
+    shots: int = 16
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method_cfg: MethodConfig = field(default_factory=MethodConfig)
+    views: int = 0  # augmented views per training image (0: the evaluation transform only)
+    eval_split: str = "test"
+    classes: str = "base"  # train on the "base" half (base-to-novel) or on "all" classes (transfer, few-shot)
+
+
+def run_info(dataset, run: RunConfig, backbone) -> dict:
+    """What a checkpoint records beside the configs, so a resume with other data or weights is refused."""
+    info = {"dataset": dataset.name, "shots": run.shots, "views": run.views, "backbone": backbone.name}
+    return info if run.classes == "base" else {**info, "classes": run.classes}
+
+
+def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: str | Path | None = None,
+              resume: bool = False, progress: bool = True, run_info: dict | None = None) -> dict:
+    """Train `run.method` on its classes' shots, then score every evaluation set.
+    Returns {"accuracy": {name: percent}, "correct": {name: per-image bools}, "history", "model"}."""
+    torch.manual_seed(run.train.seed)  # the initial state of every learnable module
+    method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
+    history = []
+    if method.trainable:
+        history = train(method, inputs.train_x, inputs.train_y, run.train, out_dir=out_dir, resume=resume,
+                        progress=progress, run_info=run_info)
+    hits = score_images(method, inputs.evaluation) if inputs.evaluation else {}
+    return {"accuracy": {k: percent(v) for k, v in hits.items()}, "correct": {k: v.numpy() for k, v in hits.items()},
+            "history": history, "model": method}
+
+
+def train_on_base(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None, resume: bool = False,
+                  progress: bool = True) -> tuple[PromptMethod, list[dict]]:
+    """Build `run.method` for the base classes (or all, with run.classes "all") and train it on `shots`
+    images per class."""
+    inputs = trial_inputs(backbone, dataset, run, cache_dir, progress, evaluate=False)
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=run_info(dataset, run, backbone))
+    return out["model"], out["history"]
+
+
+def evaluate_base_novel(method: PromptMethod, backbone: Backbone, dataset: ClassificationDataset, split: str = "test",
+                        cache_dir: str | Path | None = None, progress: bool = True) -> dict:
+    """Accuracy on the base and the novel classes of `dataset` and their harmonic mean (in percent)."""
+    return base_novel_scores(score(method, base_novel_sets(backbone, dataset, split, cache_dir, progress,
+                                                           method.encodes_images)))
+
+
+def base_to_novel(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
+    """Train on `shots` images per base class, evaluate on base and novel classes. Returns a result row."""
+    inputs = trial_inputs(backbone, dataset, run, cache_dir, progress)
+    out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=run_info(dataset, run, backbone))
+    return {"method": run.method, "dataset": dataset.name, "seed": run.train.seed,
+            **base_novel_scores(out["accuracy"]), "history": out["history"]}

@@ -1,0 +1,155 @@
+"""The package's architecture, checked from its sources: two layers and no import circle.
+
+* The library (`dpt/` outside `dpt/experiments/`) never imports the experiment layer (`dpt/experiments/` and
+  the command line's entry point `dpt/__main__.py`).
+* No module under `dpt/` imports another in a circle.
+
+Imports are read with `ast`, so imports inside functions count as much as those at the top. A package's
+`__init__` importing its own submodules is an edge like any other; the parent package that Python imports
+before a submodule is not (it is not a dependency the code chose).
+"""
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ("dpt.experiments", "dpt.__main__")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(root: Path, package: str = "dpt") -> dict[str, Path]:
+    return {module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
+
+
+def imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The modules of `known` that module `name` (at `path`) imports, anywhere in its body."""
+    is_package = path.name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            # `from pkg import sub` names the submodule where `sub` is one, else the module `pkg` itself
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:  # `import dpt.methods.coop` -> dpt.methods.coop; `dpt.x.Y` -> dpt.x
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                out.add(t)
+    return out
+
+
+def graph(root: Path) -> dict[str, set[str]]:
+    mods = modules(root)
+    return {name: imports(path, name, set(mods)) for name, path in mods.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(g.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def in_experiments(name: str) -> bool:
+    return any(name == e or name.startswith(e + ".") for e in EXPERIMENTS)
+
+
+def layer_violations(g: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, deps in g.items() if not in_experiments(a) for b in deps if in_experiments(b))
+
+
+def test_no_import_circle_under_dpt():
+    assert cycles(graph(ROOT)) == []
+
+
+def test_the_library_never_imports_the_experiment_layer():
+    g = graph(ROOT)
+    assert layer_violations(g) == []
+    assert any(in_experiments(m) for m in g) and any(not in_experiments(m) for m in g)  # both layers exist
+
+
+def test_the_experiment_layer_holds_the_protocols_and_the_machinery():
+    exp = {m.split(".")[-1] for m in modules(ROOT) if m.startswith("dpt.experiments.")}
+    assert {"grid", "engines", "store", "identity", "bootstrap", "summary", "tune", "ablation", "transfer",
+            "base2novel", "compare", "figures", "cli", "profiles"} <= exp
+    lib = {m for m in modules(ROOT) if not in_experiments(m)}
+    assert {"dpt.methods.registry", "dpt.trainer", "dpt.inputs", "dpt.evaluate", "dpt.run"} <= lib
+
+
+def _tree(tmp_path, files: dict[str, str]) -> Path:
+    for rel, src in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(src))
+    return tmp_path
+
+
+def test_the_checker_finds_a_planted_circle_and_a_planted_upward_import(tmp_path):
+    """The checks above can fail: a circle through an import inside a function, and a library module reaching
+    into the experiment layer, are both found in a small synthetic package."""
+    root = _tree(tmp_path, {
+        "dpt/__init__.py": "",
+        "dpt/a.py": "from .b import f\n",
+        "dpt/b.py": "def f():\n    from . import a\n    return a\n",
+        "dpt/c.py": "def g():\n    from .experiments.grid import run_grid\n",
+        "dpt/methods/__init__.py": "from .coop import CoOp\n",
+        "dpt/methods/coop.py": "from .registry import register\n",
+        "dpt/methods/registry.py": "METHODS = {}\n",
+        "dpt/experiments/__init__.py": "",
+        "dpt/experiments/grid.py": "from ..methods import METHODS\n",
+    })
+    g = graph(root)
+    assert cycles(g) == [["dpt.a", "dpt.b"]]
+    assert layer_violations(g) == ["dpt.c -> dpt.experiments.grid"]
+    # a package importing its own submodules, which import a sibling, is no circle
+    assert g["dpt.methods"] == {"dpt.methods.coop"} and g["dpt.methods.coop"] == {"dpt.methods.registry"}
+
+
+@pytest.mark.parametrize("name", ["dpt.methods", "dpt.trainer", "dpt.run", "dpt.inputs"])
+def test_library_modules_import_without_the_experiment_layer(name):
+    """Importing a library module in a fresh interpreter loads no module of the experiment layer."""
+    import subprocess
+    import sys
+    code = (f"import sys, {name}; bad = [m for m in sys.modules if m.startswith('dpt.experiments')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
