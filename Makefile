@@ -5,14 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export DPT_CACHE ?= $(CURDIR)/.cache/dpt
 
-.PHONY: setup browser-deps course test benchmark tune clean
+.PHONY: setup browser-deps course lab test benchmark tune clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch torchvision
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray,browser]"
-	$(BIN)/python -m ipykernel install --user --name dpt --display-name "dpt (.venv)" > /dev/null
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,6 +20,11 @@ setup: $(STAMP)
 course: $(STAMP)
 	$(BIN)/python -m dpt info
 	$(BIN)/python -m dpt course
+
+# The course in JupyterLab, on the project's own environment: the notebooks ask for the kernel "python3", which is
+# this .venv's own Python when JupyterLab runs from it (no kernel is installed user-wide, so other clones keep theirs).
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Chromium for tests/test_browser.py (JupyterLab in a real browser), from Debian's packages where we are
 # root; anywhere else that one test is skipped with its reason. Playwright comes with setup (the `browser` extra).

@@ -20,6 +20,11 @@ batches, and must give the same losses.
 Same objective, different cost: the script checks that both reach the same final loss and the same
 accuracy and exits non-zero if they do not. `sec_per_step` excludes one-off setup; `setup_sec` is
 the one-off feature encoding of the dpt way (paid once per dataset, then reused by every run).
+
+Efficiency (`efficiency`): the FLOP rate of dpt's training step (CoOp's and dpt's own, counted with
+torch.utils.flop_counter.FlopCounterMode over a forward and backward) over the matrix-multiply rate of the
+same precision measured in this process (square matrices of 1536), per backbone and precision (bf16 where
+the CPU has native bf16 units). `profile` lists the ops that take the step's time (torch.profiler).
 """
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import few_shot, load_dataset, subsample_classes  # noqa: E402
 from dpt.evaluate import accuracy  # noqa: E402
 from dpt.methods import CoCoOp, MethodConfig, build_method  # noqa: E402
-from dpt.trainer import TrainConfig, build_optimizer, epoch_order, lr_at, train  # noqa: E402
+from dpt.text_encoder import TextEncoder  # noqa: E402
+from dpt.trainer import TrainConfig, _autocast, build_optimizer, cpu_has_bf16, epoch_order, lr_at, train  # noqa: E402
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
 PROFILES = {
@@ -105,7 +111,7 @@ def reference_coop(backbone, method, load, labels, cfg: TrainConfig, steps: int)
     for step in range(steps):
         epoch, s = divmod(step, steps_per_epoch)
         if s == 0:
-            order, _ = epoch_order(cfg, epoch, n)
+            order = epoch_order(cfg, epoch, n)
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, epoch)
         idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
@@ -240,6 +246,70 @@ def run_cocoop(backbone_name: str, device: str = "cpu", dataset: str = "mini_toy
             "equal": {"max_rel_loss_gap": gap, "tolerance": tol, "ok": gap <= tol}}
 
 
+def matmul_rate(dtype: torch.dtype, device, n: int = 1536, reps: int = 8) -> float:
+    """FLOP/s of an n x n matrix product in `dtype` on `device`, best of `reps` (after a warm-up)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    for _ in range(2):
+        a @ b
+    best = math.inf
+    for _ in range(reps):
+        _sync(torch.device(device))
+        t0 = time.perf_counter()
+        a @ b
+        _sync(torch.device(device))
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
+def step_efficiency(backbone_name: str, method_name: str, precision: str, device: str = "cpu", classes: int = 50,
+                    batch_size: int = 32, reps: int = 3, dataset: str = "mini_toys", seed: int = 1) -> dict:
+    """FLOPs, time and FLOP rate of one training step of `method_name` (cached features, forward + backward +
+    optimiser), and that rate over this process's matrix-multiply rate in the same precision."""
+    from torch.utils.flop_counter import FlopCounterMode
+    profile = dict(PROFILES[backbone_name], classes=classes)
+    backbone = load_backbone(backbone_name, pretrained=profile["pretrained"], device=device)
+    ds = load_dataset(dataset)
+    names = [f"{c} {i}" for i in range(math.ceil(classes / len(ds.classnames))) for c in ds.classnames][:classes]
+    torch.manual_seed(seed)
+    method = build_method(method_name, backbone, names, ds.template, MethodConfig())
+    x = F.normalize(torch.randn(batch_size, backbone.embed_dim, device=backbone.device), dim=-1)
+    y = torch.randint(0, classes, (batch_size,), device=backbone.device)
+    opt = build_optimizer(method, TrainConfig(epochs=2))
+    autocast, _ = _autocast(backbone.device, precision)
+
+    def step():
+        with autocast:
+            loss, terms = method.loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        method.backward(loss, terms)
+        opt.step()
+    step()  # warm-up
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    flops = counter.get_total_flops()
+    best = math.inf
+    for _ in range(reps):
+        _sync(backbone.device)
+        t0 = time.perf_counter()
+        step()
+        _sync(backbone.device)
+        best = min(best, time.perf_counter() - t0)
+    dtype = torch.bfloat16 if precision == "bf16" or (precision == "auto" and backbone.device.type == "cuda") else torch.float32
+    peak = matmul_rate(dtype, backbone.device)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    top = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    total = sum(e.self_cpu_time_total for e in prof.key_averages()) or 1
+    return {"backbone": backbone_name, "method": method_name, "precision": precision, "classes": classes,
+            "batch_size": batch_size, "text_tokens": int(method.prompt_learner.eot_index.max()) + 1,
+            "shared_prefix": method.prompt_learner.shared_prefix if TextEncoder.share_prefix else 0,
+            "gflop_per_step": flops / 1e9, "sec_per_step": best, "gflops": flops / best / 1e9,
+            "matmul_gflops": peak / 1e9, "efficiency": flops / best / peak,
+            "profile": [{"op": e.key, "share": round(e.self_cpu_time_total / total, 3)} for e in top]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbones", nargs="+", default=list(PROFILES), choices=list(PROFILES))
@@ -247,6 +317,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=None, help="override the steps of every profile")
     ap.add_argument("--repeats", type=int, default=2, help="time each way this many times; keep the fastest")
     ap.add_argument("--out", default="results/speed.json")
+    ap.add_argument("--no-efficiency", action="store_true", help="skip the FLOP-rate measurement")
     args = ap.parse_args(argv)
     out = {"rows": [], "speedup": {}, "equal": {}, "device": args.device,
            "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
@@ -270,6 +341,18 @@ def main(argv=None):
         print(f"{name:<9} CoCoOp per-image loop {c['rows'][0]['sec_per_step'] * 1000:.1f} ms/step, batched "
               f"{c['rows'][1]['sec_per_step'] * 1000:.1f} ms/step: x{c['speedup']:.1f}, same losses: {c['equal']['ok']} "
               f"(max rel. gap {c['equal']['max_rel_loss_gap']:.1e})", flush=True)
+    if not args.no_efficiency:
+        precisions = ["fp32"] + (["bf16"] if args.device == "cpu" and cpu_has_bf16() else
+                                 ["auto"] if args.device == "cuda" else [])
+        out["efficiency"] = []
+        for name in args.backbones:
+            for method in ("coop", "dpt"):
+                for precision in precisions:
+                    e = step_efficiency(name, method, precision, args.device)
+                    out["efficiency"].append(e)
+                    print(f"{name:<9} {method:<5} {precision:<5} {e['gflop_per_step']:7.1f} GFLOP/step in "
+                          f"{e['sec_per_step'] * 1000:7.1f} ms: {e['gflops']:6.1f} GFLOP/s, matmul {e['matmul_gflops']:6.1f}: "
+                          f"efficiency {e['efficiency']:.2f}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     if not all(e["ok"] for e in out["equal"].values()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 from contextlib import contextmanager, nullcontext
@@ -27,15 +28,38 @@ from .errors import BadInput, DptError
 from .text_encoder import TextEncoder
 
 ASSETS = Path(__file__).parent / "assets"
-MINICLIP_CHECKPOINT = ASSETS / "miniclip.pt"
 MINICLIP_NAME = "miniclip"
 
-# The miniature: open_clip's own CLIP class at toy scale, with the standard 49408-token BPE vocabulary.
-MINICLIP_CFG = dict(
-    embed_dim=128,
-    vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
-    text_cfg=dict(context_length=32, vocab_size=49408, width=96, heads=3, layers=4, mlp_ratio=2.0),
-)
+
+@dataclass(frozen=True)
+class MiniclipSpec:
+    """One version of the miniature CLIP: open_clip's own `CLIP` class at toy scale, the standard 49,408-token
+    BPE vocabulary, and the checkpoint shipped for it. `conv_stem`: the ViT's patch embedding is a small
+    stack of strided 3x3 convolutions (Xiao et al. 2021, "Early convolutions help transformers see better")
+    instead of one linear patch projection."""
+    name: str
+    cfg: dict
+    checkpoint: Path
+    conv_stem: bool | str = False  # False, or the stem replacing the ViT's patch embedding (STEMS)
+    world: str = "shapes"  # what it was pretrained on: "shapes" (world.py) or "objects" (objects.py)
+
+
+MINICLIPS = {s.name: s for s in (
+    MiniclipSpec("miniclip", dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=96, heads=3, layers=4, mlp_ratio=2.0)),
+        ASSETS / "miniclip.pt"),
+    # v2: the tower that learned shape fastest of those piloted with visual prompts still possible (a hybrid ViT,
+    # benchmarks/miniclip_pilot.py, results/miniclip_pilot.json), on ShapeWorld v2's object kinds
+    MiniclipSpec("miniclip-v2", dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=4, layers=4, mlp_ratio=2.0)),
+        ASSETS / "miniclip_v2.pt", conv_stem="res", world="objects"),
+)}
+MINICLIP_CFG = MINICLIPS[MINICLIP_NAME].cfg  # v1, the default miniature's backbone
+MINICLIP_CHECKPOINT = MINICLIPS[MINICLIP_NAME].checkpoint
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -84,7 +108,7 @@ class Backbone:
 
 
 def available_backbones() -> list[str]:
-    return [MINICLIP_NAME, *open_clip.list_models()]
+    return [*MINICLIPS, *open_clip.list_models()]
 
 
 def tokenize(tokenizer, texts: list[str], context_length: int) -> torch.Tensor:
@@ -120,15 +144,89 @@ def miniclip_transforms(image_size: int):
     return train, val
 
 
-def build_miniclip() -> CLIP:
-    cfg = MINICLIP_CFG
-    return CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
-                text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
+class ConvStem(nn.Module):
+    """Strided 3x3 convolutions (BatchNorm + ReLU between) that turn an image into one token per patch, for
+    a ViT's `conv1`: log2(patch) convolutions of stride 2, widths doubling up to the transformer's width."""
+
+    def __init__(self, patch: int, width: int):
+        super().__init__()
+        n = int(math.log2(patch))
+        if 2 ** n != patch:
+            raise ValueError(f"a conv stem needs a power-of-two patch size, got {patch}")
+        chans = [3] + [width // 2 ** (n - 1 - i) for i in range(n)]
+        layers = []
+        for i in range(n):
+            layers.append(nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1, bias=i == n - 1))
+            if i < n - 1:
+                layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
+        return self.net[0].weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ResStem(nn.Module):
+    """A hybrid ViT's patch embedding (Dosovitskiy et al.'s ViT-R): open_clip's ModifiedResNet stem (three 3x3
+    convolutions, an average pool) and two of its Bottleneck stages, stride 8 in all, then a 1x1 convolution to the
+    transformer's width. The transformer, its [CLS] token and the visual prompts of IVLP / MaPLe / PromptSRC are
+    untouched: only how pixels become tokens changes, with a convolution's bias for local shape."""
+
+    def __init__(self, patch: int, width: int, channels: int = 16):
+        super().__init__()
+        from open_clip.modified_resnet import Bottleneck
+        if patch != 8:
+            raise ValueError(f"the residual stem makes 8-pixel tokens, got patch {patch}")
+        c = channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, c // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
+        self.layer1 = Bottleneck(c, c, 1)
+        self.layer2 = Bottleneck(c * 4, c * 2, 2)
+        self.proj = nn.Conv2d(c * 8, width, 1)
+
+    @property
+    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
+        return self.proj.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.layer2(self.layer1(self.stem(x))))
+
+
+STEMS = {"conv": ConvStem, "res": ResStem}
+
+
+def build_clip(cfg: dict, conv_stem: bool | str = False) -> CLIP:
+    """open_clip's CLIP from a config dict (embed_dim, vision_cfg, text_cfg), randomly initialised; a tuple of
+    vision layers gives open_clip's ModifiedResNet, else a ViT, its patch embedding replaced by a stem if asked
+    ("conv": strided convolutions; "res": residual stages, a hybrid ViT; True means "conv")."""
+    model = CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
+                 text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
+    if conv_stem:
+        stem = STEMS["conv" if conv_stem is True else conv_stem]
+        model.visual.conv1 = stem(cfg["vision_cfg"]["patch_size"], cfg["vision_cfg"]["width"])
+    return model
+
+
+def build_miniclip(version: str = MINICLIP_NAME) -> CLIP:
+    """A randomly initialised miniclip of `version` ("miniclip" or "miniclip-v2")."""
+    spec = MINICLIPS[version]
+    return build_clip(spec.cfg, spec.conv_stem)
 
 
 def _load_state_dict(path: Path) -> dict:
+    """A checkpoint's state dict, read once (memory-mapped where torch can: a 600 MB file is not copied)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # an old (non-zip) checkpoint
     except Exception as e:  # truncated zip, wrong format, ...
         raise BackboneUnavailable(
             f"checkpoint file {path} is corrupt or not a PyTorch checkpoint ({type(e).__name__}: {e}). "
@@ -140,10 +238,10 @@ def _load_state_dict(path: Path) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True) -> CLIP:
-    model = build_miniclip()
+def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True, version: str = MINICLIP_NAME) -> CLIP:
+    model = build_miniclip(version)
     if pretrained:
-        path = Path(checkpoint).expanduser() if checkpoint else MINICLIP_CHECKPOINT
+        path = Path(checkpoint).expanduser() if checkpoint else MINICLIPS[version].checkpoint
         if not path.is_file():
             raise BackboneUnavailable(
                 f"miniclip checkpoint not found at {path}. It ships with the package; restore it with "
@@ -154,13 +252,13 @@ def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True)
         except RuntimeError as e:
             raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture "
                                       f"({str(e).splitlines()[0][:200]}); pass a checkpoint written by "
-                                      "`python -m dpt.pretrain`") from e
+                                      f"`python -m dpt.pretrain --arch {version}`") from e
     return model
 
 
-def miniclip_info() -> dict:
+def miniclip_info(version: str = MINICLIP_NAME) -> dict:
     """The JSON record written beside the shipped checkpoint by `python -m dpt.pretrain`."""
-    return json.loads((ASSETS / "miniclip.json").read_text())
+    return json.loads(MINICLIPS[version].checkpoint.with_suffix(".json").read_text())
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
@@ -187,31 +285,65 @@ def _hub_offline():
         constants.HF_HUB_OFFLINE = old
 
 
-def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Callable, Callable]:
-    looks_like_file = bool(pretrained) and (os.path.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors")))
-    if looks_like_file:
-        if not Path(pretrained).is_file():
-            raise BackboneUnavailable(f"checkpoint file {pretrained} does not exist")
-        if not pretrained.endswith(".safetensors"):
-            _load_state_dict(Path(pretrained))  # clear error for a corrupt file
-    offline = pretrained is not None and not Path(pretrained).is_file() and not _hub_reachable()
+def dassl_train_transform(image_size: int, mean, std):
+    """The references' training augmentation (Dassl's random_resized_crop, random_flip, normalize: scale 0.08-1,
+    bicubic; KaiyangZhou/Dassl.pytorch dassl/data/transforms/transforms.py), for open_clip backbones."""
+    return T.Compose([T.RandomResizedCrop(image_size, scale=(0.08, 1.0), interpolation=T.InterpolationMode.BICUBIC),
+                      T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+
+
+@contextmanager
+def _quiet_logging():
+    """open_clip logs a failed download as `ERROR:root:` before raising; the error we raise says it better."""
+    import logging
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL)
     try:
-        with _hub_offline() if offline else nullcontext():
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Callable, Callable]:
+    looks_like_file = bool(pretrained) and (os.path.sep in pretrained or pretrained.startswith("~") or
+                                            pretrained.endswith((".pt", ".bin", ".safetensors", ".pth")))
+    if looks_like_file:
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise BackboneUnavailable(f"checkpoint file {path} does not exist; pass the path of an open_clip "
+                                      f"{name} checkpoint (--pretrained PATH)")
+        state = None if path.suffix == ".safetensors" else _load_state_dict(path)  # read once, here
+        with _quiet_logging():  # "no pretrained weights loaded": they are loaded next
+            model, _, val_pre = open_clip.create_model_and_transforms(name, pretrained=None, device="cpu")
+        try:
+            if state is None:
+                open_clip.load_checkpoint(model, str(path))
+            else:  # open_clip's own conversions (old formats, position-embedding resizing) on the dict read above
+                from unittest import mock
+                with mock.patch.object(open_clip.factory, "load_state_dict", lambda *a, **k: state):
+                    open_clip.factory.load_checkpoint(model, str(path))
+        except Exception as e:
+            shapes = {k: tuple(v.shape) for k, v in (state or {}).items() if k in ("positional_embedding",
+                                                                                     "visual.conv1.weight")}
+            hint = (" It looks like a miniclip checkpoint: pass --backbone miniclip (or miniclip-v2)."
+                    if shapes.get("positional_embedding", (0,))[0] == MINICLIP_CFG["text_cfg"]["context_length"]
+                    else " Is it a checkpoint of another model?")
+            raise BackboneUnavailable(f"checkpoint {path} does not fit open_clip's {name} ({type(e).__name__}: "
+                                      f"{str(e).splitlines()[0][:160]}).{hint}") from e
+        return model.to(device), None, val_pre
+    offline = pretrained is not None and not _hub_reachable()
+    try:
+        with _hub_offline() if offline else nullcontext(), _quiet_logging():
             model, train_pre, val_pre = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
     except BackboneUnavailable:
         raise
     except Exception as e:
-        if looks_like_file:
-            raise BackboneUnavailable(
-                f"checkpoint {pretrained} does not fit open_clip's {name} ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:200]}). Is it a checkpoint of another model? A miniclip checkpoint "
-                f"goes with --backbone miniclip.") from e
         raise BackboneUnavailable(
-            f"could not load weights {pretrained!r} for {name} ({type(e).__name__}: {e}).\n"
-            "What to do: (1) go online once so open_clip can download and cache them; or (2) download the "
-            "checkpoint elsewhere and pass its file path as `pretrained=`, e.g. load_backbone('ViT-B-16', "
-            "pretrained='/path/open_clip_pytorch_model.bin'); or (3) use the offline miniature: "
-            "load_backbone('miniclip') / DPT_PROFILE=miniature.") from e
+            f"could not load weights {pretrained!r} for {name} ({type(e).__name__}: {str(e).splitlines()[0][:160]}). "
+            "What to do: go online once so open_clip downloads and caches them; or download the checkpoint "
+            f"elsewhere and pass its file path: --pretrained PATH (in Python: load_backbone({name!r}, pretrained=PATH)); "
+            "or run on the offline miniature (miniclip): --profile miniature (DPT_PROFILE=miniature).") from e
     return model, train_pre, val_pre
 
 
@@ -224,21 +356,24 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
       random initialisation. 'default' means 'openai' for open_clip models and the shipped weights for
       miniclip.
     """
-    if name == MINICLIP_NAME:
+    if name in MINICLIPS:
         if pretrained not in (None, "default"):
             checkpoint = checkpoint or pretrained  # a checkpoint path, e.g. from `python -m dpt.pretrain --out`
-        model = load_miniclip(checkpoint, pretrained=pretrained is not None)
-        train_pre, val_pre = miniclip_transforms(MINICLIP_CFG["vision_cfg"]["image_size"])
-        weights = "random-init" if pretrained is None else str(checkpoint or MINICLIP_CHECKPOINT)
+        model = load_miniclip(checkpoint, pretrained=pretrained is not None, version=name)
+        train_pre, val_pre = miniclip_transforms(MINICLIPS[name].cfg["vision_cfg"]["image_size"])
+        weights = "random-init" if pretrained is None else str(checkpoint or MINICLIPS[name].checkpoint)
     elif name in open_clip.list_models():
         tag = "openai" if pretrained == "default" else pretrained
-        model, train_pre, val_pre = _load_open_clip(name, tag, device)
+        model, _, val_pre = _load_open_clip(name, tag, device)
+        cfg = model.visual.preprocess_cfg if hasattr(model.visual, "preprocess_cfg") else {}
+        size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
+        train_pre = dassl_train_transform(size, cfg.get("mean", OPENAI_MEAN), cfg.get("std", OPENAI_STD))
         weights = "random-init" if tag is None else tag
     else:
-        raise BadInput(f"unknown backbone {name!r}; valid names: {MINICLIP_NAME}, "
+        raise BadInput(f"unknown backbone {name!r}; valid names: {', '.join(MINICLIPS)}, "
                          f"{', '.join(open_clip.list_models())}")
     model = _freeze(model.to(device))
-    tokenizer = open_clip.get_tokenizer("ViT-B-16" if name == MINICLIP_NAME else name)
+    tokenizer = open_clip.get_tokenizer("ViT-B-16" if name in MINICLIPS else name)
     return Backbone(name=name, model=model, preprocess=val_pre, train_preprocess=train_pre,
                     tokenizer=tokenizer, text_encoder=TextEncoder(model), weights=weights)
 

@@ -4,6 +4,7 @@ The configs themselves live beside what they configure (`TrainConfig` in trainer
 methods/config.py); the profiles that set their defaults per backbone are in experiments/profiles.py."""
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import fields
@@ -46,3 +47,18 @@ def from_dict(cls, d: dict, what: str):
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise BadInput(message)
+
+
+INT_LIMIT = 2 ** 31  # whole-number options (seeds, epochs, sizes) stay below this: anything larger is a typo
+
+
+def check_numbers(obj, what: str) -> None:
+    """Every number of dataclass `obj` is finite, and every whole number smaller than INT_LIMIT in size (NaN would
+    pass every `>=` check silently; 10**30 epochs is not a setting)."""
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        check(math.isfinite(v), f"{what} option {f.name}={v} must be a finite number")
+        check(abs(v) < INT_LIMIT if isinstance(v, int) else abs(v) < 1e12,
+              f"{what} option {f.name}={v} is out of range")

@@ -6,6 +6,7 @@ bug in dpt and keeps its traceback. Each error also derives from the builtin a c
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 
@@ -26,6 +27,13 @@ class MissingData(DptError, FileNotFoundError):
 
 class UnusableStore(DptError, ValueError):
     """A results file that is not one, or that cannot be written."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like every other bad input: one line, exit status 2."""
+
+    def error(self, message: str):
+        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def run_cli(main, *args) -> None:

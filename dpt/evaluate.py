@@ -11,17 +11,22 @@ def harmonic_mean(base: float, novel: float) -> float:
 
 
 @torch.no_grad()
-def correct(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Per image, whether the top-1 prediction is right (bool, in the order of `labels`). Class text features are
-    encoded once (unless they depend on the image)."""
+def correct(method: PromptMethod, data, labels: torch.Tensor | None = None, batch_size: int = 1024) -> torch.Tensor:
+    """Per image, whether the top-1 prediction is right (bool, in the order of the labels). `data`: features or
+    images as a tensor (with `labels`), or a FeatureSet / ImageSet (images are loaded batch by batch). Class text
+    features are encoded once (unless they depend on the image)."""
     method.eval()
     device = method.hand.device
     text = None if method.text_per_image else method.text_features()
     batch_size = method.eval_batch_size or batch_size
-    hits = []
-    for s in range(0, len(labels), batch_size):
-        x = features[s:s + batch_size].to(device)
-        hits.append(method.logits(x, text).argmax(-1).cpu() == labels[s:s + len(x)])
+    if isinstance(data, torch.Tensor):
+        batches = (data[s:s + batch_size] for s in range(0, len(labels), batch_size))
+    else:
+        batches, labels = data.batches(batch_size), data.labels
+    hits, seen = [], 0
+    for x in batches:
+        hits.append(method.logits(x.to(device), text).argmax(-1).cpu() == labels[seen:seen + len(x)])
+        seen += len(x)
     return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
 
 
@@ -29,9 +34,9 @@ def percent(hits: torch.Tensor) -> float:
     return 100.0 * int(hits.sum()) / max(1, len(hits))
 
 
-def accuracy(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy in percent."""
-    return percent(correct(method, features, labels, batch_size))
+def accuracy(method: PromptMethod, data, labels: torch.Tensor | None = None, batch_size: int = 1024) -> float:
+    """Top-1 accuracy in percent (`data` as in `correct`)."""
+    return percent(correct(method, data, labels, batch_size))
 
 
 def score_images(method: PromptMethod, evaluation: dict) -> dict[str, torch.Tensor]:
@@ -42,7 +47,7 @@ def score_images(method: PromptMethod, evaluation: dict) -> dict[str, torch.Tens
     hits = {}
     for name, es in evaluation.items():
         method.set_classnames(es.classnames, es.template)
-        hits[name] = correct(method, es.data.features, es.data.labels)
+        hits[name] = correct(method, es.data)
     method.set_classnames(*trained)
     return hits
 

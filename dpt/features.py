@@ -1,30 +1,99 @@
-"""A disk cache of frozen image features, so training never runs the image encoder twice (and, for
-methods that prompt the image encoder, the preprocessed images they run it on).
+"""Frozen image features, computed once per image and kept on disk, so training never runs the image
+encoder twice on the same picture (and only the pictures a run uses are ever read).
 
-Features of (backbone, dataset split, transform, augmented view) are computed once and stored under
-`cache_dir` in a file named by a hash of everything that affects them. Files are written to a
-temporary name and renamed into place, so a crash mid-write never leaves a file that could be read.
+The cache holds, per (backbone weights, transform, dataset), one feature per image, keyed by the image's
+identity (its source and, for files, size and modification time): a few-shot run encodes only its shots,
+and the seeds and methods that share images share their features. Augmented views are keyed by the image
+and the view's number, and each view is drawn from a generator seeded by that key, so view v of an image
+is the same picture for every run. Files are written through a temporary file and a rename under a lock,
+and checked against a checksum when read, so a crash or a corrupted file is never used.
+
+For methods that run the image encoder themselves (visual prompts) `ImageSet` yields preprocessed images
+in batches, decoded in DataLoader workers, without holding a split in memory.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from .backbones import Backbone, weights_fingerprint
-from .data.dataset import ClassificationDataset, Item
-from .files import atomic_save
+from .data.dataset import ClassificationDataset, Item, file_stamp
+from .files import atomic_save, locked
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("DPT_CACHE", Path.home() / ".cache" / "dpt"))
+
+
+def default_workers() -> int:
+    """DataLoader worker processes for decoding images: one fewer than the CPUs (at most 8), 0 on one CPU."""
+    return min(8, max(0, (os.cpu_count() or 1) - 1))
+
+
+def _digest(text: str, n: int = 24) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def item_key(dataset: ClassificationDataset, item: Item, view: int | None = None) -> str:
+    """What identifies an image's pixels: the dataset's generator settings, the source, and for a file its size
+    and modification time (a file replaced at the same path is a new image); `view`: its augmented view."""
+    key = f"{dataset.name}|{_digest(dataset.meta, 12)}|{item.source!r}|{file_stamp(item.source)}"
+    return key if view is None else f"{key}#view{view}"
+
+
+def view_seed(key: str) -> int:
+    return int(_digest(key, 15), 16)
+
+
+def seed_key(dataset: ClassificationDataset, item: Item, view: int | None = None) -> str:
+    """What seeds an image's random augmentation: the dataset, its generator settings and where the image sits
+    inside the dataset (a file's folder and name, not the absolute path or its time stamp), so that the same data
+    copied elsewhere or to another machine trains on the same crops."""
+    src = item.source
+    where = f"{Path(src).parent.name}/{Path(src).name}" if isinstance(src, (str, os.PathLike)) else repr(src)
+    key = f"{dataset.name}|{_digest(dataset.meta, 12)}|{where}"
+    return key if view is None else f"{key}#view{view}"
+
+
+class _Images(torch.utils.data.Dataset):
+    """Items of a dataset as transformed tensors; item i is drawn with the RNG seeded by seeds[i] (if given), so
+    a random transform gives the same picture in any process and any order."""
+
+    def __init__(self, dataset: ClassificationDataset, items: Sequence[Item], transform: Callable,
+                 seeds: Sequence[int] | None = None):
+        self.dataset, self.items, self.transform, self.seeds = dataset, list(items), transform, seeds
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        image = self.dataset.load_image(self.items[i])
+        if self.seeds is None:
+            return self.transform(image)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seeds[i])
+            return self.transform(image)
+
+
+def image_batches(dataset: ClassificationDataset, items: Sequence[Item], transform: Callable, batch_size: int,
+                  seeds: Sequence[int] | None = None, workers: int | None = None) -> Iterator[torch.Tensor]:
+    """Transformed images of `items`, in order, `batch_size` at a time, decoded in DataLoader workers."""
+    workers = default_workers() if workers is None else workers
+    data = _Images(dataset, items, transform, seeds)
+    if workers == 0 or len(items) <= batch_size:
+        for s in range(0, len(items), batch_size):
+            yield torch.stack([data[i] for i in range(s, min(len(items), s + batch_size))])
+        return
+    # its own generator: a loader must not draw from the global RNG (the trainer seeds mixup's draws there)
+    yield from torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers, shuffle=False,
+                                           generator=torch.Generator().manual_seed(0))
 
 
 @dataclass
@@ -32,77 +101,132 @@ class FeatureSet:
     features: torch.Tensor  # [N, D] L2-normalised, float32 (or [V, N, D] for several views)
     labels: torch.Tensor  # [N]
 
-
-def cache_key(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-@torch.no_grad()
-def _encode(backbone: Backbone | None, dataset: ClassificationDataset, items: Sequence[Item], transform,
-            batch_size: int, desc: str, progress: bool) -> torch.Tensor:
-    """Image features of `items` (or, with no backbone, the preprocessed images themselves)."""
-    out = []
-    for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, leave=False):
-        x = torch.stack([transform(dataset.load_image(it)) for it in items[start:start + batch_size]])
-        out.append(backbone.encode_images(x).cpu() if backbone is not None else x)
-    return torch.cat(out) if out else torch.empty(0, backbone.embed_dim if backbone else 0)
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        for s in range(0, len(self.labels), batch_size):
+            yield self.features[s:s + batch_size]
 
 
-def _views(views: int, seed: int, encode) -> torch.Tensor:
-    """encode(train transform) once per view, each view seeded by (seed, view); the global RNG is restored."""
-    rng_state = torch.random.get_rng_state()
-    stacked = []
-    for v in range(views):
-        torch.manual_seed(hash((seed, v)) % (2**31))
-        stacked.append(encode(v))
-    torch.random.set_rng_state(rng_state)
-    return torch.stack(stacked)
+@dataclass
+class ImageSet:
+    """Preprocessed images of `items`, loaded in batches when they are scored (never all held in memory):
+    for methods that run the image encoder themselves."""
+    dataset: ClassificationDataset
+    items: tuple[Item, ...]
+    transform: Callable
+    labels: torch.Tensor
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        return image_batches(self.dataset, self.items, self.transform, batch_size)
+
+
+def image_set(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item]) -> ImageSet:
+    return ImageSet(dataset, tuple(items), backbone.preprocess, torch.tensor([it.label for it in items], dtype=torch.long))
 
 
 def image_pixels(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], *, views: int = 0,
-                 seed: int = 0, batch_size: int = 256, progress: bool = True) -> FeatureSet:
-    """Preprocessed images [N, 3, H, W] (or [V, N, 3, H, W]) of `items`, for methods that run the image
-    encoder themselves (visual prompts). They stay in memory: about 0.6 MB per 224-px image."""
+                 batch_size: int = 256, progress: bool = True) -> FeatureSet:
+    """Preprocessed images [N, 3, H, W] (or [V, N, 3, H, W] of seeded augmented views) of `items`, in memory:
+    the few-shot training images of methods that run the image encoder (a few per class)."""
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
-    desc = f"loading {dataset.name} images"
+
+    def load(transform, seeds):
+        out = list(image_batches(dataset, items, transform, batch_size, seeds))
+        return torch.cat(out) if out else torch.empty(0)
     if views == 0:
-        return FeatureSet(_encode(None, dataset, items, backbone.preprocess, batch_size, desc, progress), labels)
-    return FeatureSet(_views(views, seed, lambda v: _encode(None, dataset, items, backbone.train_preprocess,
-                                                           batch_size, f"{desc} view {v + 1}/{views}", progress)),
-                      labels)
+        return FeatureSet(load(backbone.preprocess, None), labels)
+    return FeatureSet(torch.stack([load(backbone.train_preprocess, [view_seed(seed_key(dataset, it, v)) for it in items])
+                                   for v in range(views)]), labels)
 
 
-def image_features(backbone: Backbone, dataset: ClassificationDataset, split: str, *, views: int = 0, seed: int = 0,
-                   cache_dir: str | Path | None = None, batch_size: int = 256, progress: bool = True,
+def _checksum(features: torch.Tensor, keys=()) -> str:
+    h = hashlib.sha256("\n".join(keys).encode())
+    h.update(features.contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class FeatureCache:
+    """One file of per-image features for (backbone weights, transform, dataset): {"keys", "features", "checksum"}."""
+
+    def __init__(self, backbone: Backbone, dataset: ClassificationDataset, transform: Callable, cache_dir=None):
+        key = _digest(f"{weights_fingerprint(backbone)}|{transform!r}|{dataset.name}|{dataset.meta}")
+        self.path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{key}.pt"
+        self.writable = True
+
+    def read(self) -> dict[str, torch.Tensor]:
+        if not self.path.is_file():
+            return {}
+        try:
+            stored = torch.load(self.path, map_location="cpu", weights_only=True)
+            feats = stored["features"]
+            if len(stored["keys"]) != len(feats) or stored["checksum"] != _checksum(feats, stored["keys"]):
+                raise ValueError("checksum mismatch")
+        except Exception as e:  # unreadable, truncated or altered: encode again and replace it
+            warnings.warn(f"ignoring the feature cache file {self.path} ({type(e).__name__}: {e}); its images are "
+                          "encoded again", stacklevel=3)
+            return {}
+        return dict(zip(stored["keys"], feats))
+
+    def add(self, new: dict[str, torch.Tensor]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with locked(self.path):  # another process may have added features meanwhile: merge, then replace
+                merged = {**self.read(), **new}
+                feats = torch.stack(list(merged.values())) if merged else torch.empty(0)
+                atomic_save({"keys": list(merged), "features": feats, "checksum": _checksum(feats, list(merged))},
+                            self.path)
+        except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
+            warnings.warn(f"cannot write the feature cache at {self.path.parent} ({e.strerror or e}); running without "
+                          "it. Set DPT_CACHE (or --cache-dir) to a writable folder to keep features.", stacklevel=3)
+
+
+@torch.no_grad()
+def _encode(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], transform, seeds,
+            batch_size: int, desc: str, progress: bool) -> torch.Tensor:
+    """Image features [len(items), D] of `items` (seeded transforms where `seeds` is given)."""
+    out = []
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False, unit="img")
+    for x in image_batches(dataset, items, transform, batch_size, seeds):
+        out.append(backbone.encode_images(x).cpu())
+        bar.update(len(x))
+    bar.close()
+    return torch.cat(out) if out else torch.empty(0, backbone.embed_dim)
+
+
+def encode_items(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], *, view: int | None = None,
+                 cache_dir=None, batch_size: int = 256, progress: bool = True, use_cache: bool = True) -> torch.Tensor:
+    """Features [len(items), D] of these images, through the per-image cache: only images not yet encoded with
+    these weights and this transform are read. view: None for the evaluation transform, v >= 0 for the v-th
+    seeded augmented view (random resized crop + flip)."""
+    transform = backbone.preprocess if view is None else backbone.train_preprocess
+    keys = [item_key(dataset, it, view) for it in items]
+    cache = FeatureCache(backbone, dataset, transform, cache_dir) if use_cache else None
+    known = cache.read() if cache else {}
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    if todo:
+        seeds = None if view is None else [view_seed(seed_key(dataset, items[i], view)) for i in todo]
+        what = "" if view is None else f" view {view + 1}"
+        feats = _encode(backbone, dataset, [items[i] for i in todo], transform, seeds, batch_size,
+                        f"encoding {dataset.name}{what}", progress)
+        new = {keys[i]: f for i, f in zip(todo, feats)}
+        known.update(new)
+        if cache:
+            cache.add(new)
+    if not keys:
+        return torch.empty(0, backbone.embed_dim)
+    return torch.stack([known[k] for k in keys])
+
+
+def image_features(backbone: Backbone, dataset: ClassificationDataset, split: str | None = None, *, views: int = 0,
+                   items: Sequence[Item] | None = None, cache_dir=None, batch_size: int = 256, progress: bool = True,
                    use_cache: bool = True) -> FeatureSet:
-    """Features of every image of a split.
+    """Features of a split's images (or of `items`), through the per-image cache.
 
     views=0: one deterministic view with the evaluation transform, features [N, D].
-    views=V>0: V random-resized-crop + flip views per image (seeded), features [V, N, D].
+    views=V>0: V random-resized-crop + flip views per image (each seeded by the image and the view), [V, N, D].
     """
-    items = dataset.split(split)
+    items = list(dataset.split(split) if items is None else items)
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
-    key = cache_key(backbone=weights_fingerprint(backbone), dataset=dataset.fingerprint(split), views=views,
-                    seed=seed if views else None,
-                    transform=repr(backbone.train_preprocess if views else backbone.preprocess))
-    path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{dataset.subset}-{split}-{key}.pt"
-    if use_cache and path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored["features"].shape[-2] == len(items):
-                return FeatureSet(stored["features"], stored["labels"])
-        except Exception:  # unreadable: recompute and overwrite
-            pass
-    desc = f"encoding {dataset.name}/{split}"
+    kw = dict(cache_dir=cache_dir, batch_size=batch_size, progress=progress, use_cache=use_cache)
     if views == 0:
-        feats = _encode(backbone, dataset, items, backbone.preprocess, batch_size, desc, progress)
-    else:
-        feats = _views(views, seed, lambda v: _encode(backbone, dataset, items, backbone.train_preprocess, batch_size,
-                                                      f"{desc} view {v + 1}/{views}", progress))
-    if use_cache:
-        try:
-            atomic_save({"features": feats, "labels": labels}, path)
-        except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
-            warnings.warn(f"cannot write the feature cache at {path.parent} ({e.strerror or e}); running without "
-                          "it. Set DPT_CACHE (or --cache-dir) to a writable folder to keep features.", stacklevel=2)
-    return FeatureSet(feats, labels)
+        return FeatureSet(encode_items(backbone, dataset, items, **kw), labels)
+    return FeatureSet(torch.stack([encode_items(backbone, dataset, items, view=v, **kw) for v in range(views)]), labels)

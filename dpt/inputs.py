@@ -1,31 +1,74 @@
-"""What one run reads, prepared before any training: the few-shot training features (or preprocessed images,
-for methods that prompt the image encoder) and every evaluation set.
+"""What one run reads, prepared before any training: its training set (few-shot features, or images for
+methods that prompt the image encoder, with the run's augmentation) and every evaluation set.
 
     inputs = trial_inputs(backbone, dataset, run)      # features encoded (or read from the cache) here
     out = run_trial(backbone, run, inputs)             # dpt.run: trains, then scores; reads nothing else
 
 Preparing everything first means that a bad image stops a run (or a whole grid) before any training.
+
+Augmentation (`run.augment`), as the references train (a random resized crop and a flip at every step):
+  none     the evaluation transform only
+  views    V augmented views of each shot, encoded once (cached per image) and cycled over the epochs:
+           epoch e sees view e mod V, so with V >= epochs no view repeats
+  online   a fresh random resized crop + flip of every image at every step; methods with cached features
+           then run the frozen image encoder on each batch (exact, and as slow as the references)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import torch
 
 from .backbones import Backbone
-from .data.dataset import ClassificationDataset, few_shot, subsample_classes
-from .features import FeatureSet, image_features, image_pixels
+from .data.dataset import ClassificationDataset, Item, few_shot, subsample_classes
+from .features import FeatureSet, ImageSet, image_batches, image_features, image_pixels, image_set, seed_key, view_seed
 from .methods import METHODS
+
+AUGMENTATIONS = ("none", "views", "online")
+
+
+class CachedViews:
+    """Training inputs held in memory: [V, N, ...] features (or preprocessed images); epoch e reads view e mod V."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
+        self.features, self.labels = features, labels
+
+    def batches(self, epoch: int, order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+        view = self.features[epoch % self.features.shape[0]]
+        for s in range(0, len(order), batch_size):
+            yield view[order[s:s + batch_size].to(view.device)]
+
+
+class OnlineImages:
+    """Training images drawn afresh at every step: the augmentation transform seeded by (run seed, epoch, image),
+    so a resumed run sees the same pictures; `encoder` (a Backbone) turns them into frozen image features."""
+
+    def __init__(self, dataset: ClassificationDataset, items: Sequence[Item], transform, seed: int,
+                 encoder: Backbone | None = None, workers: int | None = None):
+        self.dataset, self.items, self.transform, self.seed = dataset, list(items), transform, seed
+        self.encoder, self.workers = encoder, workers
+        self.encodes = encoder is not None  # a Ray worker attaches its own backbone (engines.py)
+
+    def __getstate__(self):  # never ship the model with the data: the receiving process has its own
+        return {**self.__dict__, "encoder": None}
+        self.labels = torch.tensor([it.label for it in self.items], dtype=torch.long)
+
+    def batches(self, epoch: int, order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+        items = [self.items[int(i)] for i in order]
+        seeds = [view_seed(f"{self.seed}|{epoch}|{seed_key(self.dataset, it)}") for it in items]
+        for x in image_batches(self.dataset, items, self.transform, batch_size, seeds, self.workers):
+            yield self.encoder.encode_images(x) if self.encoder is not None else x
 
 
 @dataclass
 class EvalSet:
-    """Images of one evaluation (as features, or preprocessed for visual prompts), scored against these
-    class names written with this template."""
+    """Images of one evaluation (as features, or preprocessed in batches for visual prompts), scored against
+    these class names written with this template."""
     classnames: tuple[str, ...]
     template: str
-    data: FeatureSet
+    data: FeatureSet | ImageSet
 
 
 @dataclass
@@ -33,36 +76,52 @@ class TrialInputs:
     """Everything one run reads, as tensors and names: a worker needs nothing else."""
     classnames: tuple[str, ...]  # the classes trained on
     template: str
-    train_x: torch.Tensor | None  # few-shot features (or images) of those classes (None: nothing to train)
-    train_y: torch.Tensor | None
+    train: CachedViews | OnlineImages | None  # the training set of those classes (None: nothing to train)
     evaluation: dict[str, EvalSet] | None  # name -> what to score on ("base"/"novel", or a target dataset)
 
+    @property
+    def train_x(self):  # the training features (or images) when they are held in memory
+        return self.train.features if isinstance(self.train, CachedViews) else None
 
-def train_split(backbone: Backbone, dataset: ClassificationDataset, classes: str, cache_dir=None,
-                progress: bool = True) -> FeatureSet:
-    """Features of the train split of `classes` ("base" or "all") of `dataset` (encoded once, through the cache)."""
-    return image_features(backbone, subsample_classes(dataset, classes), "train", cache_dir=cache_dir,
-                          progress=progress)
+    @property
+    def train_y(self):
+        return None if self.train is None else self.train.labels
 
 
 def few_shot_features(backbone: Backbone, part: ClassificationDataset, shots: int, seed: int, views: int = 0,
-                      cache_dir: str | Path | None = None, progress: bool = True,
-                      train: FeatureSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class of `part`.
-    `train`: the already encoded train split of `part` (else it is encoded, through the cache)."""
-    feats = train if train is not None else image_features(backbone, part, "train", views=views, seed=seed,
-                                                           cache_dir=cache_dir, progress=progress)
-    index = {it: i for i, it in enumerate(part.train)}
-    idx = torch.tensor([index[it] for it in few_shot(part.train, shots, seed)], dtype=torch.long)
-    return feats.features[..., idx, :], feats.labels[idx]
+                      cache_dir: str | Path | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class of `part`:
+    only those images are read (and encoded once, through the per-image cache)."""
+    feats = image_features(backbone, part, items=few_shot(part.train, shots, seed), views=views, cache_dir=cache_dir,
+                           progress=progress)
+    return feats.features, feats.labels
+
+
+def training_set(backbone: Backbone, part: ClassificationDataset, run, cache_dir=None, progress: bool = True):
+    """The training inputs of `run` (a dpt.run.RunConfig) on the classes of `part`, with its augmentation."""
+    method = METHODS[run.method]
+    if not method.learns:
+        return None
+    shots = few_shot(part.train, run.shots, run.train.seed)
+    if run.augment == "online":
+        return OnlineImages(part, shots, backbone.train_preprocess, run.train.seed,
+                            encoder=None if method.encodes_images else backbone)
+    views = run.views if run.augment == "views" else 0
+    if method.encodes_images:
+        data = image_pixels(backbone, part, shots, views=views, progress=progress)
+    else:
+        data = image_features(backbone, part, items=shots, views=views, cache_dir=cache_dir, progress=progress)
+    x = data.features if views else data.features.unsqueeze(0)
+    return CachedViews(x, data.labels)
 
 
 def evaluation_set(backbone: Backbone, dataset: ClassificationDataset, split: str, cache_dir=None,
                    progress: bool = True, images: bool = False) -> EvalSet:
     """All classes of `dataset`'s split: features (encoded once, through the cache), or with `images` the
-    preprocessed images themselves (for methods with visual prompts)."""
-    data = (image_pixels(backbone, dataset, dataset.split(split), progress=progress) if images
-            else image_features(backbone, dataset, split, cache_dir=cache_dir, progress=progress))
+    preprocessed images, loaded in batches when scored (for methods with visual prompts)."""
+    items = dataset.split(split)
+    data = (image_set(backbone, dataset, items) if images
+            else image_features(backbone, dataset, items=items, cache_dir=cache_dir, progress=progress))
     return EvalSet(dataset.classnames, dataset.template, data)
 
 
@@ -84,20 +143,14 @@ def evaluation_sets(backbone: Backbone, dataset: ClassificationDataset, split: s
 
 def trial_inputs(backbone: Backbone, dataset: ClassificationDataset, run, cache_dir=None,
                  progress: bool = True, evaluation: dict[str, EvalSet] | None = None,
-                 train: FeatureSet | None = None, evaluate: bool = True) -> TrialInputs:
+                 evaluate: bool = True) -> TrialInputs:
     """Encode (or take) every feature the run reads (`run`: a dpt.run.RunConfig), before any training.
     Trains on `run.classes` of `dataset`; evaluates on `evaluation`, by default base and novel (classes
-    "base") or all classes of `dataset` itself (classes "all"). `train`: the encoded train split."""
+    "base") or all classes of `dataset` itself (classes "all")."""
     part = subsample_classes(dataset, run.classes)
-    images = METHODS[run.method].encodes_images
     if evaluate and evaluation is None:
         targets = None if run.classes == "base" else {dataset.name: dataset}
-        evaluation = evaluation_sets(backbone, dataset, run.eval_split, targets, cache_dir, progress, images)
-    x = y = None
-    if images:
-        shots = image_pixels(backbone, part, few_shot(part.train, run.shots, run.train.seed), views=run.views,
-                             seed=run.train.seed, progress=progress)
-        x, y = shots.features, shots.labels
-    elif METHODS[run.method].learns:
-        x, y = few_shot_features(backbone, part, run.shots, run.train.seed, run.views, cache_dir, progress, train)
-    return TrialInputs(part.classnames, dataset.template, x, y, evaluation if evaluate else None)
+        evaluation = evaluation_sets(backbone, dataset, run.eval_split, targets, cache_dir, progress,
+                                     METHODS[run.method].encodes_images)
+    train = training_set(backbone, part, run, cache_dir, progress)
+    return TrialInputs(part.classnames, dataset.template, train, evaluation if evaluate else None)

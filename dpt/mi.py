@@ -82,13 +82,20 @@ class MIEstimator(nn.Module):
         super().__init__()
         self.critic = critic
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective to maximise, estimate in nats). weights [N] >= 0 (InfoNCE only): each pair's term weighted,
+        so pairs of low weight pull less (dpt's adaptive anchor); None is the plain bound."""
         if x.shape[0] < 2:
             raise ValueError("MI estimation needs at least 2 paired samples (for negatives)")
-        return self.bound(self.critic(x, y))
+        scores = self.critic(x, y)
+        return self.bound(scores) if weights is None else self.weighted_bound(scores, weights)
 
     def bound(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def weighted_bound(self, scores: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise ValueError(f"{type(self).__name__} takes no per-pair weights (the adaptive anchor needs infonce)")
 
 
 class InfoNCE(MIEstimator):
@@ -96,6 +103,13 @@ class InfoNCE(MIEstimator):
         n = scores.shape[0]
         mi = (scores.diag() - torch.logsumexp(scores, dim=1)).mean() + math.log(n)
         return mi, mi.detach()
+
+    def weighted_bound(self, scores, weights):
+        """sum_i w_i [f(x_i, y_i) - log mean_j exp f(x_i, y_j)] / N: InfoNCE whose pair i counts w_i (<= 1) times
+        (the estimate read out is the plain bound)."""
+        n = scores.shape[0]
+        per_pair = scores.diag() - torch.logsumexp(scores, dim=1) + math.log(n)
+        return (weights * per_pair).sum() / n, per_pair.mean().detach()
 
 
 class NWJ(MIEstimator):

@@ -42,10 +42,36 @@ CLIP_IMAGENET_TEMPLATES = (
 )
 
 
-def _clean(classnames: Sequence[str]) -> list[str]:
-    if len(classnames) == 0:
+def check_classnames(classnames: Sequence[str]) -> list[str]:
+    """The class names as a list, refused (one line) where they cannot name classes: a single string (it would be
+    iterated into characters), an empty list, empty or duplicate names."""
+    if isinstance(classnames, str):
+        raise BadInput(f"class names must be a list of names, got the single string {classnames!r}; "
+                       f"pass [{classnames!r}] for one class")
+    names = list(classnames)
+    if not names:
         raise BadInput("empty class list")
-    return [c.replace("_", " ") for c in classnames]
+    bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise BadInput(f"class names must be non-empty strings, got {bad[0]!r}")
+    seen, dups = set(), []
+    for n in names:
+        if n in seen:
+            dups.append(n)
+        seen.add(n)
+    if dups:
+        raise BadInput(f"class names must be distinct; repeated: {', '.join(map(repr, dict.fromkeys(dups)))}")
+    return names
+
+
+def check_template(template: str) -> str:
+    if not isinstance(template, str) or template.count("{}") != 1:
+        raise BadInput(f"a template needs exactly one '{{}}' for the class name, got {template!r}")
+    return template
+
+
+def _clean(classnames: Sequence[str]) -> list[str]:
+    return [c.replace("_", " ") for c in check_classnames(classnames)]
 
 
 @torch.no_grad()
@@ -53,7 +79,7 @@ def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templat
                           normalize_each: bool = True) -> torch.Tensor:
     """Normalised text features [C, D]; with several templates, the normalised mean over templates
     (of normalised features as in CLIP's ensembles, or of raw ones as PromptSRC's targets)."""
-    templates = [templates] if isinstance(templates, str) else list(templates)
+    templates = [check_template(t) for t in ([templates] if isinstance(templates, str) else list(templates))]
     names = _clean(classnames)
     feats = torch.stack([backbone.encode_prompts([t.format(c) for c in names], normalize=normalize_each)
                          for t in templates])
@@ -89,6 +115,10 @@ class SoftPromptLearner(nn.Module):
         dtype = self.text_encoder.dtype
         if init:
             init_ids = self.tokenizer.encode(init)
+            if learn_first is None and n_ctx != len(init_ids):  # what the run uses is what its identity records
+                raise BadInput(f"n_ctx={n_ctx} does not match ctx_init {init!r}, which is {len(init_ids)} tokens (the "
+                               f"initial words set the context): pass n_ctx={len(init_ids)}, or ctx_init=null for "
+                               f"{n_ctx} random context vectors")
             n_ctx = len(init_ids)
             with torch.no_grad():
                 vecs = self.text_encoder.embed(torch.tensor(init_ids, device=backbone.device)).to(dtype)
@@ -136,8 +166,17 @@ class SoftPromptLearner(nn.Module):
             rows.append(torch.cat([self.prefix[i:i + 1], *mid, rest], dim=1))
         return torch.cat(rows)
 
+    @property
+    def shared_prefix(self) -> int:
+        """Leading positions every class's prompt shares: SOT, a shared context and the fixed words after it, when
+        the class name comes at the end (0 otherwise: class-specific contexts, the name in the middle or front)."""
+        if self.position != "end" or self.class_specific:
+            return 0
+        return 1 + self.n_ctx + (len(self.tokenizer.encode(self.fixed_words)) if self.fixed_words else 0)
+
     def forward(self, ctx: torch.Tensor | None = None, deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep)
+        shared = self.shared_prefix if ctx is None or ctx.shape[0] == 1 else 0
+        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep, shared_prefix=shared)
 
     @torch.no_grad()
     def nearest_words(self, k: int = 3, vocabulary: Iterable[str] | None = None) -> list[list[str]]:

@@ -15,8 +15,9 @@ import torch
 from .backbones import Backbone
 from .data.dataset import ClassificationDataset
 from .evaluate import base_novel_scores, percent, score, score_images
-from .inputs import TrialInputs, base_novel_sets, trial_inputs
-from .methods import MethodConfig, PromptMethod, build_method
+from .config import check
+from .inputs import AUGMENTATIONS, TrialInputs, base_novel_sets, trial_inputs
+from .methods import METHODS, MethodConfig, PromptMethod, build_method
 from .trainer import TrainConfig, train
 
 
@@ -26,14 +27,24 @@ class RunConfig:
     shots: int = 16
     train: TrainConfig = field(default_factory=TrainConfig)
     method_cfg: MethodConfig = field(default_factory=MethodConfig)
-    views: int = 0  # augmented views per training image (0: the evaluation transform only)
+    augment: str = "none"  # "none", "views" (V encoded views per shot, cycled) or "online" (see dpt.inputs)
+    views: int = 0  # augmented views per shot with augment "views"
     eval_split: str = "test"
     classes: str = "base"  # train on the "base" half (base-to-novel) or on "all" classes (transfer, few-shot)
+
+    def __post_init__(self):
+        check(self.augment in AUGMENTATIONS, f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        check((self.views >= 1) == (self.augment == "views"),
+              f"augment={self.augment!r} with views={self.views}: views (at least 1) go with augment 'views' only")
+        check(isinstance(self.shots, int) and self.shots >= 1, f"shots must be a whole number of at least 1, got "
+                                                               f"{self.shots}")
+        check(self.classes in ("base", "all"), f"classes must be base or all, got {self.classes!r}")
 
 
 def run_info(dataset, run: RunConfig, backbone) -> dict:
     """What a checkpoint records beside the configs, so a resume with other data or weights is refused."""
-    info = {"dataset": dataset.name, "shots": run.shots, "views": run.views, "backbone": backbone.name}
+    info = {"dataset": dataset.name, "shots": run.shots, "augment": run.augment, "views": run.views,
+            "backbone": backbone.name}
     return info if run.classes == "base" else {**info, "classes": run.classes}
 
 
@@ -41,11 +52,12 @@ def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: 
               resume: bool = False, progress: bool = True, run_info: dict | None = None) -> dict:
     """Train `run.method` on its classes' shots, then score every evaluation set.
     Returns {"accuracy": {name: percent}, "correct": {name: per-image bools}, "history", "model"}."""
+    METHODS[run.method].check_run(run.method_cfg, run.train)
     torch.manual_seed(run.train.seed)  # the initial state of every learnable module
     method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
     history = []
     if method.trainable:
-        history = train(method, inputs.train_x, inputs.train_y, run.train, out_dir=out_dir, resume=resume,
+        history = train(method, inputs.train, None, run.train, out_dir=out_dir, resume=resume,
                         progress=progress, run_info=run_info)
     hits = score_images(method, inputs.evaluation) if inputs.evaluation else {}
     return {"accuracy": {k: percent(v) for k, v in hits.items()}, "correct": {k: v.numpy() for k, v in hits.items()},

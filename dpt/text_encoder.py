@@ -8,12 +8,18 @@ input of layer i+1, as in muzairkhattak/multimodal-prompt-learning; layer 0 sees
 Because attention is causal and the feature is read at the EOT token, positions after the longest
 EOT in a batch never influence any feature: `forward` cuts the sequence there (exact, and much
 cheaper than pushing the full 77 tokens of ViT-B-16's context through the transformer).
+
+For the same reason, positions that every prompt of a batch shares at its start (SOT and a shared learned
+context, with the class name after them) have the same hidden states in every layer for every class: with
+`shared_prefix=P` they are computed once (once per group, for CoCoOp's one context per image) and their keys
+and values serve every class's remaining positions (`shared_prefix_blocks`). Exact up to float rounding.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -31,7 +37,53 @@ def run_blocks(transformer: nn.Module, x: torch.Tensor, deep: Sequence[torch.Ten
     return x
 
 
+def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    b, l, w = x.shape
+    return x.view(b, l, n_head, w // n_head).transpose(1, 2)  # [B, H, L, Dh]
+
+
+def _qkv(block, x: torch.Tensor):
+    attn = block.attn
+    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    return _heads(q, attn.num_heads), _heads(k, attn.num_heads), _heads(v, attn.num_heads)
+
+
+def _finish(block, x: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+    """The rest of an open_clip ResidualAttentionBlock after attention: out-projection, residuals, MLP."""
+    b, h, l, dh = heads.shape
+    out = block.attn.out_proj(heads.transpose(1, 2).reshape(b, l, h * dh))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+def shared_prefix_blocks(transformer: nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
+                         deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+    """The causal text transformer on prompts that share their first positions: prefix [G, P, W] (one per group),
+    suffix [G * C, S, W] (the rest of each prompt, C per group). Each layer runs the prefix once; every suffix
+    position attends to its group's prefix keys/values and to the suffix positions before it. `deep[i]` replaces
+    the context tokens (positions 1..n, inside the prefix) before layer i+1. Returns the suffix's hidden states."""
+    blocks = transformer.resblocks
+    if len(deep) >= len(blocks):
+        raise ValueError(f"{len(deep)} deep prompt layers for a {len(blocks)}-layer transformer")
+    g, p = prefix.shape[:2]
+    per_group, s = suffix.shape[0] // g, suffix.shape[1]
+    mask = torch.ones(s, p + s, dtype=torch.bool, device=suffix.device).tril(p)  # causal over prefix + suffix
+    for i, block in enumerate(blocks):
+        if 1 <= i <= len(deep):
+            ctx = deep[i - 1].to(prefix.dtype)
+            prefix = torch.cat([prefix[:, :1], ctx.expand(g, -1, -1), prefix[:, 1 + ctx.shape[0]:]], dim=1)
+        q_p, k_p, v_p = _qkv(block, prefix)
+        q_s, k_s, v_s = _qkv(block, suffix)
+        k = torch.cat([k_p.repeat_interleave(per_group, 0), k_s], dim=2)
+        v = torch.cat([v_p.repeat_interleave(per_group, 0), v_s], dim=2)
+        suffix = _finish(block, suffix, F.scaled_dot_product_attention(q_s, k, v, attn_mask=mask))
+        prefix = _finish(block, prefix, F.scaled_dot_product_attention(q_p, k_p, v_p, is_causal=True))
+    return suffix
+
+
 class TextEncoder(nn.Module):
+    share_prefix = True  # use shared_prefix when a caller offers it (False: the plain path, for checks and benchmarks)
+
     def __init__(self, clip_model: nn.Module):
         super().__init__()
         m = clip_model
@@ -68,14 +120,25 @@ class TextEncoder(nn.Module):
         return self.token_embedding(tokens)
 
     def forward(self, embeddings: torch.Tensor, eot_index: torch.Tensor, truncate: bool = True,
-                deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+                deep: Sequence[torch.Tensor] = (), shared_prefix: int = 0, groups: int = 1) -> torch.Tensor:
         """Token embeddings [B, L, width] and EOT positions [B] -> text features [B, embed_dim].
 
         truncate: cut the sequence after the longest EOT (exact under causal attention).
         deep: per-layer context tokens [n_ctx, width] that replace positions 1..n_ctx before layers 1, 2, ...
+        shared_prefix: the first positions are the same in every prompt of each of `groups` consecutive blocks of
+          the batch (the caller's promise; every EOT must lie after them): computed once per block.
         """
         n = int(eot_index.max()) + 1 if truncate else embeddings.shape[1]
         x = embeddings[:, :n] + self.positional_embedding[:n].to(embeddings.dtype)
+        plain_blocks = isinstance(self.transformer.resblocks[0].attn, nn.MultiheadAttention) and \
+            getattr(self.transformer, "batch_first", True)
+        causal = self.attn_mask is not None  # the shared prefix (like the truncation) needs causal attention
+        if shared_prefix and self.share_prefix and plain_blocks and causal and int(eot_index.min()) >= shared_prefix:
+            per_group = x.shape[0] // groups
+            suffix = shared_prefix_blocks(self.transformer, x[::per_group, :shared_prefix], x[:, shared_prefix:], deep)
+            x = self.ln_final(suffix[torch.arange(x.shape[0], device=x.device), eot_index - shared_prefix])
+            p = self.text_projection
+            return p(x) if isinstance(p, nn.Linear) else x @ p
         mask = self.attn_mask[:n, :n] if self.attn_mask is not None else None
         if deep:
             def replace(x, ctx):

@@ -1,5 +1,10 @@
-"""One trainer for every method: SGD + CoOp's schedule over cached image features, or over images for
-methods with visual prompts (an MI critic gets its own Adam).
+"""One trainer for every method: SGD + the references' schedule over cached image features, or over images
+for methods with visual prompts (an MI critic gets its own Adam).
+
+The schedule is Dassl's (KaiyangZhou/Dassl.pytorch, dassl/optim/lr_scheduler.py, as CoOp, KgCoOp, ProGrad,
+MaPLe and PromptSRC build it): `ConstantWarmupScheduler` around `CosineAnnealingLR(T_max=epochs)`, stepped
+once after each epoch. Epoch e < W trains at the warm-up lr; after it the cosine counts from zero again
+(Dassl's WARMUP_RECOUNT), so epoch e >= W trains at lr (1 + cos(pi (e - W) / E)) / 2: epoch W at the full lr.
 
 Per epoch the batch order (and every random draw inside the loss, e.g. mixup) comes from a
 generator seeded by (seed, epoch), so a run resumed from its last epoch checkpoint finishes with
@@ -16,9 +21,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import check, from_dict
+from .config import check, check_numbers, from_dict
 from .errors import BadInput, DptError
-from .files import atomic_save
+from .files import Busy, atomic_save, exclusive
 from .methods.base import PromptMethod
 
 
@@ -32,16 +37,22 @@ class TrainConfig:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
     seed: int = 1
-    precision: str = "auto"  # "auto": bf16/fp16 autocast on CUDA, fp32 on CPU; or "fp32"
+    precision: str = "auto"  # "auto": bf16 (fp16 without bf16) autocast on CUDA, fp32 on CPU; "fp32"; "bf16"
 
     def __post_init__(self):
+        check_numbers(self, "training")
         check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
         check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         check(self.lr > 0 and self.warmup_lr >= 0, f"learning rates must be positive, got lr={self.lr}, "
                                                     f"warmup_lr={self.warmup_lr}")
         check(self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        check(self.epochs > self.warmup_epochs,
+              f"epochs={self.epochs} with warmup_epochs={self.warmup_epochs} trains only at the warm-up lr "
+              f"({self.warmup_lr:g}); give more epochs than warm-up epochs (e.g. --epochs {self.warmup_epochs + 1} "
+              "or more), or --train-set warmup_epochs=0")
         check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
-        check(self.precision in ("auto", "fp32"), f"precision must be 'auto' or 'fp32', got {self.precision!r}")
+        check(self.precision in ("auto", "fp32", "bf16"),
+              f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -61,16 +72,16 @@ class CorruptCheckpoint(BadInput):
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
-    """CoOp's schedule: constant warm-up lr for the first epoch(s), then cosine from `lr` to 0."""
+    """The lr of (0-based) `epoch` under Dassl's constant warm-up + cosine schedule (see the module docstring)."""
     if epoch < cfg.warmup_epochs:
         return cfg.warmup_lr
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / cfg.epochs))
 
 
-def epoch_order(cfg: TrainConfig, epoch: int, n: int, n_views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sample order and the augmented view of each sample in `epoch`, from (seed, epoch) alone."""
+def epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
+    """The sample order of `epoch`, from (seed, epoch) alone."""
     g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g), torch.randint(n_views, (n,), generator=g)
+    return torch.randperm(n, generator=g)
 
 
 def build_optimizer(method: PromptMethod, cfg: TrainConfig) -> torch.optim.SGD:
@@ -99,31 +110,79 @@ def _diff(old: dict, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX): where bf16 autocast is fast, not emulated."""
+    cpu = getattr(torch.backends, "cpu", None)
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return bool(cpu and cpu.get_cpu_capability() in ("AVX512_BF16", "AMX"))
+
+
+def resolved_precision(device, precision: str) -> str:
+    """What a run computes in: fp32, bf16 or fp16 (autocast), from the config's choice and the device."""
+    device = torch.device(device)
+    if precision == "fp32":
+        return "fp32"
+    if precision == "bf16":
+        if device.type == "cpu" and not cpu_has_bf16():
+            raise BadInput("precision bf16 was asked for, but this CPU has no native bf16 arithmetic (it would be "
+                           "emulated, slower than fp32); use precision=fp32 or auto")
+        return "bf16"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
 def _autocast(device: torch.device, precision: str):
-    if device.type == "cuda" and precision == "auto":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype), dtype == torch.float16
-    return torch.autocast(device.type, enabled=False), False
+    kind = resolved_precision(device, precision)
+    if kind == "fp32":
+        return torch.autocast(device.type, enabled=False), False
+    dtype = torch.bfloat16 if kind == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype), dtype == torch.float16
 
 
-def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+def as_training_set(method: PromptMethod, features, labels):
+    """A training set (dpt.inputs.CachedViews / OnlineImages) as it is, or tensors wrapped as one: cached
+    features [N, D] or [V, N, D], or for methods that encode images, images [N, 3, H, W] or [V, N, 3, H, W]."""
+    if hasattr(features, "batches"):
+        return features
+    from .inputs import CachedViews
+    if features.dim() == (4 if method.encodes_images else 2):  # one view
+        features = features.unsqueeze(0)
+    return CachedViews(features, labels)
+
+
+def train(method: PromptMethod, features, labels: torch.Tensor | None, cfg: TrainConfig,
           out_dir: str | Path | None = None, resume: bool = False, run_info: dict | None = None,
           progress: bool = True, stop_after_epoch: int | None = None, max_steps: int | None = None) -> list[dict]:
-    """Train `method` on cached features ([N, D], or [V, N, D] with V augmented views per image), or on
-    preprocessed images ([N, 3, H, W] or [V, N, 3, H, W]) for methods that encode images themselves.
+    """Train `method` on a training set (dpt.inputs: views cycled over epochs, or images augmented online), or on
+    tensors: cached features ([N, D], or [V, N, D] with V augmented views per image), or preprocessed images
+    ([N, 3, H, W] or [V, N, 3, H, W]) for methods that encode images themselves.
 
     Returns the per-step log (dicts with epoch, step, lr, loss and each loss term).
     out_dir: where `log.jsonl` and `checkpoint.pt` go; `resume` continues from the checkpoint there.
     max_steps: stop after this many optimisation steps (benchmarks), wherever that falls in an epoch.
     """
+    if out_dir is None:
+        return _train(method, features, labels, cfg, None, resume, run_info, progress, stop_after_epoch, max_steps)
+    try:
+        with exclusive(Path(out_dir)):
+            return _train(method, features, labels, cfg, out_dir, resume, run_info, progress, stop_after_epoch,
+                          max_steps)
+    except Busy:
+        raise BadInput(f"another process is training this run in {out_dir} (its folder is locked); wait for it, or "
+                       "give this one another --runs-dir") from None
+
+
+def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, stop_after_epoch, max_steps):
+    """The training loop of `train` (out_dir, if any, is locked by the caller)."""
     if not method.trainable:
         return []
     device = method.hand.device
-    features = features.to(device)
-    labels = labels.to(device)
-    if features.dim() == (4 if method.encodes_images else 2):  # one view: [N, D] features or [N, 3, H, W] images
-        features = features.unsqueeze(0)
-    n_views, n = features.shape[:2]
+    data = as_training_set(method, features, labels)
+    labels = data.labels.to(device)
+    n = len(labels)
     if n == 0:
         raise ValueError("no training samples")
     opt = build_optimizer(method, cfg)
@@ -162,6 +221,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"training {method.name}", disable=not progress,
                initial=start_epoch, total=cfg.epochs)
+    method.begin_training(data)
     method.train()
     last_finite: dict = {}
     for epoch in bar:
@@ -169,15 +229,14 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
         for group in opt.param_groups:
             group["lr"] = lr
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # random draws inside losses (mixup) per epoch
-        order, views = epoch_order(cfg, epoch, n, n_views)
+        order = epoch_order(cfg, epoch, n)
         epoch_log = []
-        for s in range(steps_per_epoch):
+        for s, x in enumerate(data.batches(epoch, order, cfg.batch_size)):
             step = epoch * steps_per_epoch + s
             if max_steps is not None and step >= max_steps:
                 break
-            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x = features[views[idx].to(device), idx.to(device)]
-            y = labels[idx.to(device)]
+            x = x.to(device)
+            y = labels[order[s * cfg.batch_size:(s + 1) * cfg.batch_size].to(device)]
             with autocast:
                 loss, terms = method.loss(x, y)
             record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
@@ -211,6 +270,7 @@ def train(method: PromptMethod, features: torch.Tensor, labels: torch.Tensor, cf
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break
+    method.end_training(data)
     bad = [n for n, p in method.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
     if bad:  # the last update can break the weights even when every loss was finite
         raise NonFiniteLoss(f"training ended with non-finite parameters ({', '.join(bad)}); lower the learning "

@@ -82,7 +82,7 @@ def test_grid_rows_record_the_images_behind_their_accuracy(tmp_path):
     from dpt.experiments.base2novel import run_benchmark
     from dpt.experiments.summary import summarise
     rows = run_benchmark(["zeroshot", "coop"], ["mini_toys"], [1], tmp_path / "r.json", shots=1,
-                         train_overrides={"epochs": 1}, progress=False)
+                         train_overrides={"epochs": 2}, progress=False)
     for r in rows:
         for half in ("base", "novel"):
             assert round(100 * unpack(r["correct"][half]).mean(), 2) == r[half]

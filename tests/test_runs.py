@@ -18,7 +18,7 @@ from dpt.trainer import TrainConfig
 
 from conftest import make_dtd
 
-QUICK = dict(datasets=["mini_toys"], seeds=[1], split="val", progress=False, train_overrides={"epochs": 1})
+QUICK = dict(datasets=["mini_toys"], seeds=[1], split="val", progress=False, train_overrides={"epochs": 2})
 
 
 def _id(run, ds, bb, device="cpu"):
@@ -33,7 +33,7 @@ def test_identity_changes_with_weights_shots_epochs_options_and_data(mini_random
     changed = {
         "weights": _id(run, ds, mini_random),
         "shots": _id(RunConfig("dpt", shots=2, train=TrainConfig(epochs=30)), ds, miniclip),
-        "epochs": _id(RunConfig("dpt", shots=16, train=TrainConfig(epochs=1)), ds, miniclip),
+        "epochs": _id(RunConfig("dpt", shots=16, train=TrainConfig(epochs=2)), ds, miniclip),
         "seed": _id(RunConfig("dpt", shots=16, train=TrainConfig(epochs=30, seed=2)), ds, miniclip),
         "option": _id(RunConfig("dpt", train=TrainConfig(epochs=30), method_cfg=MethodConfig(mi_weight=1.0)), ds, miniclip),
         "split": _id(RunConfig("dpt", train=TrainConfig(epochs=30), eval_split="val"), ds, miniclip),
@@ -105,7 +105,8 @@ def test_the_same_identity_under_another_label_is_reused(tmp_path):
 def _writer(path, start, n):
     store = ResultsStore(path)
     for i in range(start, start + n):
-        store.add({"label": "m", "dataset": "d", "seed": i, "run_id": f"{i:04d}", "base": 1.0})
+        store.add({"label": "m", "method": "m", "dataset": "d", "split": "val", "seed": i, "run_id": f"{i:04d}",
+                   "base": 1.0, "identity": {"seed": i}, "provenance": {}})
 
 
 def test_concurrent_writers_keep_every_row(tmp_path):
@@ -139,7 +140,7 @@ def test_rows_carry_their_identity_and_provenance(tmp_path):
     row = run_benchmark(["kgcoop"], out=tmp_path / "r.json", **QUICK)[0]
     ident = row["identity"]
     assert ident["method_config"]["kg_weight"] == 8.0 and "mi_weight" not in ident["method_config"]
-    assert ident["train"]["epochs"] == 1 and ident["shots"] == 16 and ident["split"] == "val"
+    assert ident["train"]["epochs"] == 2 and ident["shots"] == 16 and ident["split"] == "val"
     assert ident["backbone"] == "miniclip" and len(ident["weights"]) == 16 and len(ident["data"]) == 16
     assert row["provenance"]["engine"] == "local" and row["provenance"]["weights_source"].endswith("miniclip.pt")
 
@@ -149,4 +150,4 @@ def test_profile_owns_the_defaults():
     assert mini.train_config("coop", 1).epochs == 30
     assert mini.train_config("cocoop", 1).batch_size == 8  # CoCoOp's own default, on its class
     assert mini.train_config("cocoop", 1, {"batch_size": 4}).batch_size == 4  # the user's override wins
-    assert get_profile("real").train_config("coop", 1).epochs == 50
+    assert get_profile("real").train_config("coop", 1).epochs == 200  # the reference recipe (recipes.json)

@@ -50,7 +50,7 @@ def test_nan_loss_stops_with_step_and_last_values(mini_random):
 
     m.loss = poisoned
     with pytest.raises(NonFiniteLoss, match=r"epoch 0, step 2: .*Last finite values: \{'epoch': 0, 'step': 1"):
-        train(m, x, y, TrainConfig(epochs=1, batch_size=8), progress=False)
+        train(m, x, y, TrainConfig(epochs=1, batch_size=8, warmup_epochs=0), progress=False)
 
 
 def test_resume_with_a_different_config_is_refused(mini_random, tmp_path):

@@ -11,7 +11,7 @@ from dpt.features import image_features
 from dpt.methods import build_method
 from dpt.experiments.transfer import run_shots, run_transfer, shots_table, transfer_table
 
-QUICK = dict(seeds=[1], split="val", progress=False, train_overrides={"epochs": 1})
+QUICK = dict(seeds=[1], split="val", progress=False, train_overrides={"epochs": 2})
 TARGETS = ["mini_colours", "mini_colours_sketch", "mini_toys"]
 
 
@@ -74,10 +74,10 @@ def test_shots_curve_rows(tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["transfer", "--source", "ImageNetA", "--targets", "ImageNetR"], "needs a data root"),
     (["transfer", "--source", "mini_colours", "--targets", "mini_nope"], "unknown dataset 'mini_nope'"),
-    (["transfer", "--datasets", "mini_toys"], "not --datasets"),
+    (["transfer", "--datasets", "mini_toys"], "unrecognized arguments: --datasets"),
     (["shots", "--shots", "0", "--datasets", "mini_toys"], "shots must be"),
     (["base2novel", "--shots", "0", "--datasets", "mini_toys"], "shots must be"),
-    (["shots", "--methods", "coop", "nope", "--datasets", "mini_toys"], "unknown method 'nope'"),
+    (["shots", "--methods", "coop", "nope", "--datasets", "mini_toys"], "invalid choice: 'nope'"),
 ])
 def test_bad_input_stops_with_one_line_and_records_nothing(monkeypatch, capsys, tmp_path, argv, match):
     from test_bad_input import refused

@@ -1,15 +1,21 @@
 """Datasets: one interface (`ClassificationDataset`) for the real benchmarks and the offline miniature."""
 from __future__ import annotations
 
+import difflib
+
 from .benchmarks import BENCHMARKS, IMAGENET_VARIANTS, load_benchmark
 from ..errors import BadInput
 from .dataset import ClassificationDataset, Item, check_base_to_novel, check_transfer, few_shot, num_base_classes, subsample_classes
-from .miniature import MINIATURE_CONTROLS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE, MINIATURE_SPECS, load_miniature
+from .miniature import (MINIATURE_CONTROLS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_HELDOUT, MINIATURE_SOURCE,
+                        MINIATURE_SPECS,
+                        MINIATURE_V2_DATASETS, MINIATURE_V2_DOMAINS, MINIATURE_V2_HELDOUT, MINIATURE_V2_SOURCE,
+                        OBJECT_SPECS, load_miniature)
 
-ALL_DATASETS = (*MINIATURE_SPECS, *BENCHMARKS, *IMAGENET_VARIANTS)
+ALL_DATASETS = (*MINIATURE_SPECS, *OBJECT_SPECS, *BENCHMARKS, *IMAGENET_VARIANTS)
 # names that stand for several datasets
-ALIASES = {"miniature": MINIATURE_DATASETS, "miniature-domains": MINIATURE_DOMAINS,
-           "miniature-control": MINIATURE_CONTROLS, "benchmarks": tuple(BENCHMARKS),
+ALIASES = {"miniature": MINIATURE_DATASETS, "miniature-v2": MINIATURE_V2_DATASETS,
+           "miniature-v2-heldout": MINIATURE_V2_HELDOUT, "miniature-v2-domains": MINIATURE_V2_DOMAINS, "miniature-domains": MINIATURE_DOMAINS,
+           "miniature-control": MINIATURE_CONTROLS, "miniature-heldout": MINIATURE_HELDOUT, "benchmarks": tuple(BENCHMARKS),
            "imagenet-variants": tuple(IMAGENET_VARIANTS)}
 
 
@@ -17,18 +23,20 @@ def resolve_dataset_names(names) -> list[str]:
     """Expand the ALIASES ('miniature': the 3 base-to-novel datasets, 'benchmarks': the 11, 'miniature-domains',
     'imagenet-variants'); reject unknown names."""
     out = []
+    known = {k.lower(): k for k in (*ALIASES, *ALL_DATASETS)}
+    squashed = {k.lower().replace("_", "").replace("-", ""): k for k in (*ALIASES, *ALL_DATASETS)}
     for n in names:
-        if n in ALIASES:
-            out += ALIASES[n]
-        elif n in ALL_DATASETS:
-            out.append(n)
-        else:
-            raise BadInput(f"unknown dataset {n!r}; valid: {', '.join(ALIASES)}, {', '.join(ALL_DATASETS)}")
+        name = known.get(str(n).lower()) or squashed.get(str(n).lower().replace("_", "").replace("-", ""))
+        if name is None:  # names are matched ignoring case, '_' and '-' (dtd, oxford_pets); else a suggestion
+            close = difflib.get_close_matches(str(n).lower(), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {known[close[0]]!r}? " if close else ""
+            raise BadInput(f"unknown dataset {n!r}; {hint}valid: {', '.join(ALIASES)}, {', '.join(ALL_DATASETS)}")
+        out += ALIASES[name] if name in ALIASES else [name]
     return list(dict.fromkeys(out))
 
 
 def load_dataset(name: str, root=None, download: bool = False) -> ClassificationDataset:
-    if name in MINIATURE_SPECS:
+    if name in MINIATURE_SPECS or name in OBJECT_SPECS:
         return load_miniature(name)
     if name in BENCHMARKS or name in IMAGENET_VARIANTS:
         return load_benchmark(name, root, download)
@@ -36,5 +44,5 @@ def load_dataset(name: str, root=None, download: bool = False) -> Classification
 
 
 __all__ = ["ClassificationDataset", "check_base_to_novel", "check_transfer", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
-           "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "MINIATURE_DOMAINS", "MINIATURE_SOURCE", "MINIATURE_CONTROLS", "BENCHMARKS", "IMAGENET_VARIANTS", "ALIASES",
+           "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "MINIATURE_DOMAINS", "MINIATURE_SOURCE", "MINIATURE_CONTROLS", "MINIATURE_V2_DATASETS", "MINIATURE_V2_DOMAINS", "MINIATURE_V2_SOURCE", "MINIATURE_V2_HELDOUT", "BENCHMARKS", "IMAGENET_VARIANTS", "ALIASES",
            "ALL_DATASETS"]

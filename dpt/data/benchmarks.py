@@ -87,18 +87,41 @@ IMAGENET_VARIANTS: dict[str, BenchmarkSpec] = {s.name: s for s in [
 ]}
 
 
+# Where each dataset comes from (KaiyangZhou/CoOp@ff61507 DATASETS.md, which also has the split files' links).
+COOP_DATASETS_MD = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
+SOURCES = {
+    "ImageNet": "image-net.org (train/ and val/ under imagenet/images/) + CoOp's classnames.txt",
+    "Caltech101": "101_ObjectCategories.tar.gz (vision.caltech.edu) + split_zhou_Caltech101.json",
+    "OxfordPets": "images.tar.gz and annotations.tar.gz (robots.ox.ac.uk/~vgg/data/pets) + split_zhou_OxfordPets.json",
+    "StanfordCars": "cars_train.tgz, cars_test.tgz, car_devkit.tgz, cars_test_annos_withlabels.mat (ai.stanford.edu/~jkrause)"
+                    " + split_zhou_StanfordCars.json",
+    "Flowers102": "102flowers.tgz and imagelabels.mat (robots.ox.ac.uk/~vgg/data/flowers/102) + cat_to_name.json and "
+                  "split_zhou_OxfordFlowers.json",
+    "Food101": "food-101.tar.gz (data.vision.ee.ethz.ch) + split_zhou_Food101.json",
+    "FGVCAircraft": "fgvc-aircraft-2013b.tar.gz (robots.ox.ac.uk/~vgg/data/fgvc-aircraft): its data/ folder renamed fgvc_aircraft/",
+    "SUN397": "SUN397.tar.gz and Partitions.zip (vision.princeton.edu) + split_zhou_SUN397.json",
+    "DTD": "dtd-r1.0.1.tar.gz (robots.ox.ac.uk/~vgg/data/dtd) + split_zhou_DescribableTextures.json",
+    "EuroSAT": "EuroSAT.zip (madm.dfki.de) + split_zhou_EuroSAT.json",
+    "UCF101": "UCF-101-midframes.zip (CoOp's link) + split_zhou_UCF101.json",
+    "ImageNetV2": "imagenetv2-matched-frequency.tar.gz (github.com/modestyachts/ImageNetV2) + ImageNet's classnames.txt",
+    "ImageNetSketch": "github.com/HaohanWang/ImageNet-Sketch + ImageNet's classnames.txt",
+    "ImageNetA": "github.com/hendrycks/natural-adv-examples + ImageNet's classnames.txt",
+    "ImageNetR": "github.com/hendrycks/imagenet-r + ImageNet's classnames.txt",
+}
+
+
 def _open(path) -> Image.Image:
     return Image.open(path)
 
 
 def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> MissingData:
     where = "; ".join(str(p) for p in looked)
-    tv = " or pass download=True (--download) to let torchvision fetch it" if spec.torchvision else ""
+    tv = " or pass --download to let torchvision fetch it" if spec.torchvision else ""
     return MissingData(
         f"{spec.name} not found under data root {root}. Looked for: {where}. "
-        f"Prepare it as in CoOp's DATASETS.md (folder '{spec.coop_dir}' with "
-        f"'{spec.split_file or (spec.image_dir + '/ and classnames.txt' if spec.name in IMAGENET_VARIANTS else 'its lists')}')"
-        f"{tv}, or use the offline miniature datasets (--datasets miniature).")
+        f"Prepare it as in CoOp's DATASETS.md ({COOP_DATASETS_MD}): folder '{spec.coop_dir}/' with "
+        f"{SOURCES[spec.name]}{tv}; `python -m dpt data --data-root {root}` checks every dataset, or run on the "
+        "offline miniature (--profile miniature).")
 
 
 def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
@@ -116,7 +139,7 @@ def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset
             splits[key] = tuple(items)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
         raise BadInput(f"split file {path} is malformed ({type(e).__name__}: {e}); it must be CoOp's JSON "
-                       "{{train, val, test: [[image, label, classname], ...]}}: re-download it") from e
+                       "{train, val, test: [[image, label, classname], ...]}: re-download it") from e
     if not names:
         raise BadInput(f"{path} lists no images")
     gaps = sorted(set(range(max(names) + 1)) - set(names))
@@ -127,17 +150,27 @@ def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset
     return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open, **splits)
 
 
+FGVC_LISTS = (("train", "images_variant_train.txt"), ("val", "images_variant_val.txt"),
+              ("test", "images_variant_test.txt"))
+
+
 def _fgvc(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
     """CoOp's FGVCAircraft: the `data` folder of fgvc-aircraft-2013b (variants.txt, images_variant_*.txt)."""
     classnames = tuple(l.strip() for l in (folder / "variants.txt").read_text().splitlines() if l.strip())
     index = {c: i for i, c in enumerate(classnames)}
+    missing = [folder / f for _, f in FGVC_LISTS if not (folder / f).is_file()]
+    if missing:
+        raise MissingData(f"FGVCAircraft: {', '.join(map(str, missing))} not found beside {folder / 'variants.txt'}; "
+                          "keep the whole data/ folder of fgvc-aircraft-2013b as fgvc_aircraft/ (CoOp's DATASETS.md)")
     splits = {}
-    for key, fname in (("train", "images_variant_train.txt"), ("val", "images_variant_val.txt"),
-                       ("test", "images_variant_test.txt")):
+    for key, fname in FGVC_LISTS:
         items = []
-        for line in (folder / fname).read_text().splitlines():
+        for n, line in enumerate((folder / fname).read_text().splitlines(), 1):
             if line.strip():
-                image_id, variant = line.strip().split(" ", 1)
+                image_id, _, variant = line.strip().partition(" ")
+                if variant not in index:
+                    raise BadInput(f"{folder / fname} line {n}: variant {variant!r} is not in variants.txt; "
+                                   "re-extract fgvc-aircraft-2013b")
                 items.append(Item(str(folder / "images" / f"{image_id}.jpg"), index[variant]))
         splits[key] = tuple(items)
     return ClassificationDataset(spec.name, classnames, BENCHMARK_TEMPLATES[spec.name], loader=_open, **splits)
@@ -255,7 +288,8 @@ def load_benchmark(name: str, root: str | Path | None, download: bool = False) -
     spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     if root is None:
         raise MissingData(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
-                                "folder that holds the CoOp-style dataset folders, or use --datasets miniature.")
+                          "folder that holds the CoOp-style dataset folders, or run on the offline miniature "
+                          "(--profile miniature).")
     root = Path(root).expanduser()
     folder = root / spec.coop_dir
     looked = []

@@ -39,8 +39,12 @@ class ClassificationDataset:
     def __post_init__(self):
         if len(self.classnames) == 0:
             raise BadInput(f"dataset {self.name!r} has an empty class list")
-        if "{}" not in self.template:
-            raise BadInput(f"template {self.template!r} of {self.name!r} has no '{{}}' for the class name")
+        if not isinstance(self.template, str) or self.template.count("{}") != 1:
+            raise BadInput(f"template {self.template!r} of {self.name!r} needs exactly one '{{}}' for the class name")
+        empty = [c for c in self.classnames if not str(c).strip()]
+        if empty or len(set(self.classnames)) < len(self.classnames):
+            raise BadInput(f"dataset {self.name!r} has {'an empty' if empty else 'a repeated'} class name; class names "
+                           "must be distinct and non-empty")
 
     @property
     def num_classes(self) -> int:
@@ -56,7 +60,8 @@ class ClassificationDataset:
             return self.loader(item.source).convert("RGB")
         except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, unreadable
             raise BadInput(f"image {item.source} of {self.name} cannot be read ({type(e).__name__}: {e}); "
-                           "replace or remove it, then run again") from e
+                           "replace it with a good copy (or delete it and its entry from the dataset's split "
+                           "file), then run again") from e
 
     def prompts(self, template: str | None = None) -> list[str]:
         t = template or self.template
@@ -67,18 +72,27 @@ class ClassificationDataset:
         identities). Image files count with their size and modification time, so a file replaced at
         the same path changes the fingerprint."""
         h = hashlib.sha256(f"{self.name}|{self.subset}|{split}|{self.classnames}|{self.meta}".encode())
+        missing = []
         for it in self.split(split):
-            h.update(f"{it.source!r}:{it.label}:{_file_stamp(it.source)};".encode())
+            try:
+                h.update(f"{it.source!r}:{it.label}:{file_stamp(it.source)};".encode())
+            except MissingData:
+                missing.append(str(it.source))
+        if missing:
+            raise MissingData(f"{self.name}: {len(missing)} image file(s) of its {split} split do not exist "
+                              f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); restore them, or "
+                              "remove their entries from the split file (`python -m dpt data` lists what is there)")
         return h.hexdigest()[:16]
 
 
-def _file_stamp(source) -> str:
+def file_stamp(source) -> str:
     if not isinstance(source, (str, os.PathLike)):
         return ""
     try:
         st = os.stat(source)
     except FileNotFoundError:
-        raise MissingData(f"image file {source} does not exist; restore it or regenerate the split file") from None
+        raise MissingData(f"image file {source} does not exist; restore it, or remove its entry from the split "
+                          "file") from None
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import Parser
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
+from .profiles import resolve_profile
 from .summary import format_table, summarise
 
 # tag -> MethodConfig overrides of dpt (the default configuration is the first row)
@@ -32,22 +34,30 @@ ABLATIONS: dict[str, dict] = {
 BASELINES = ["zeroshot", "coop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc"]
 
 
-def run_ablation(datasets=None, seeds=(1, 2, 3), out="results/ablation.json", variants=None, baselines=BASELINES,
+def run_ablation(datasets=None, seeds=(1, 2, 3), out=None, variants=None, baselines=BASELINES,
                  split="val", **kw) -> list[dict]:
-    """Rows of the baselines and every dpt variant (run or reused), in that order, as one grid."""
+    """Rows of the baselines and every dpt variant (run or reused), in that order, as one grid (stored in `out`,
+    default results/<profile>/ablation.json)."""
     chosen = {tag: ("dpt", ABLATIONS[tag]) for tag in (variants or ABLATIONS)}
+    if out is None:
+        out = resolve_profile(kw.get("profile"), kw.get("backbone_name")).results_file("ablation")
     return run_benchmark(list(baselines), datasets, list(seeds), out, variants=chosen, split=split, **kw)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m dpt ablate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt ablate", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="val", choices=["val", "test"])
     ap.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     ap.add_argument("--baselines", nargs="*", default=BASELINES,
                     help="also run these methods, for reference rows in the same table")
-    ap.add_argument("--out", default="results/ablation.json")
+    ap.add_argument("--out", default=None, help="results file (default: results/<profile>/ablation.json)")
     add_run_arguments(ap)
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     rows = run_ablation(args.datasets, args.seeds, args.out, args.variants, args.baselines, args.split, **run_kwargs(args))
     print(format_table(summarise(rows)))

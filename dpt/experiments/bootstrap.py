@@ -11,6 +11,7 @@ over datasets is the HM of the averaged base and novel accuracies.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,13 @@ from ..errors import BadInput
 from ..evaluate import harmonic_mean
 
 REPS, LEVEL, SEED = 2000, 0.95, 0
+
+
+def pool_rng(seed: int, *parts) -> np.random.Generator:
+    """The resampling generator of one image pool (a dataset's half, a target), seeded from the pool's own
+    identity: its interval does not depend on which other datasets are in the same table."""
+    digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def pack(hits) -> dict:
@@ -67,7 +75,6 @@ class Bootstrap:
 
     def __init__(self, rows: list[dict], reps: int = REPS, seed: int = SEED, level: float = LEVEL):
         self.reps, self.level = reps, level
-        rng = np.random.default_rng(seed)
         groups: dict[tuple, list[dict]] = {}
         for r in rows:
             groups.setdefault((r["label"], r["dataset"]), []).append(r)
@@ -88,7 +95,8 @@ class Bootstrap:
                 sizes = {r["correct"][half]["n"] for r in mine}
                 if len(sizes) > 1:
                     raise BadInput(f"rows for {d} scored {sorted(sizes)} {half} images; they must score the same set")
-                weights[d, half] = _weights(sizes.pop(), reps, rng)
+                n = sizes.pop()
+                weights[d, half] = _weights(n, reps, pool_rng(seed, d, next(iter(prints)), mine[0]["split"], half, n))
         self.samples: dict[tuple, dict[str, np.ndarray]] = {}
         self.point: dict[tuple, dict[str, float]] = {}
         for (label, d), rs in groups.items():
@@ -142,7 +150,6 @@ class AccuracyBootstrap:
 
     def __init__(self, rows: list[dict], cell, pool, reps: int = REPS, seed: int = SEED, level: float = LEVEL):
         self.level = level
-        rng = np.random.default_rng(seed)
         cells: dict[tuple, list[dict]] = {}
         for r in rows:
             if "correct" not in r:
@@ -155,7 +162,10 @@ class AccuracyBootstrap:
         for name, n in sizes.items():
             if len(n) > 1:
                 raise BadInput(f"rows for {name} scored {sorted(n)} images; they must score the same set")
-        weights = {name: _weights(n.pop(), reps, rng) for name, n in sorted(sizes.items())}
+        weights = {}
+        for name, n in sorted(sizes.items()):
+            n = n.pop()
+            weights[name] = _weights(n, reps, pool_rng(seed, name, n))
         self.samples, self.point = {}, {}
         for key, rs in cells.items():
             hits = np.stack([unpack(r["correct"]) for r in rs]).astype(np.float32)

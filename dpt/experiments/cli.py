@@ -6,17 +6,28 @@
   transfer    train on all classes of a source, score other datasets and domains (see --help)
   shots       few-shot curves: all classes, 1 to 16 shots (see --help)
   tune        the same val search of every method's main knob, then one test run with the choice (see --help)
+  search      a pre-registered staged search over dpt's variants (a plan file), val only (see --help)
   compare     a results file's table with 95% bootstrap intervals, and paired differences between methods
+  recipes     each method's reference recipe (epochs, batch, lr, context, ...) with its source, as a table
+  data        which benchmark datasets are under --data-root, and what is missing (see --help)
+  evaluate    score saved prompts (--save-prompts) on datasets, without training (see --help)
+  predict     classify your images with a saved prompt, or export its class features for open_clip (see --help)
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
   colab       give every notebook the Colab badge and install cell for dpt.experiments.colab.REPOSITORY
 """
+import argparse
 import sys
 import time
 
-from ..errors import BadInput, run_cli
+from ..errors import BadInput, Parser, run_cli
 
 
-def info() -> None:
+def info_parser() -> argparse.ArgumentParser:
+    return Parser(prog="python -m dpt info", description="environment, device and the miniatures")
+
+
+def info(argv=None) -> None:
+    info_parser().parse_args(argv)
     import platform
 
     import open_clip
@@ -25,37 +36,74 @@ def info() -> None:
     from ..backbones import load_backbone, miniclip_info
     print(f"python {platform.python_version()}  torch {torch.__version__}  open_clip {open_clip.__version__}")
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
-    bb = load_backbone("miniclip")
-    n = sum(p.numel() for p in bb.model.parameters())
-    rec = miniclip_info()
-    print(f"miniclip: {n / 1e6:.2f}M parameters, pretrained {rec['steps']} steps, final loss {rec['final_loss']:.3f}")
-    for name, r in rec.get("zero_shot", {}).items():
-        print(f"  zero-shot {name:<12} base {r['base']:.1f}  novel {r['novel']:.1f}  (val)")
+    from ..backbones import MINICLIPS
+    from .profiles import DEFAULT_MINIATURE, get_profile
+    print(f"default miniature: {DEFAULT_MINIATURE} (backbone {get_profile(DEFAULT_MINIATURE).backbone}; "
+          "README, 'The miniature', says why)")
+    for version, spec in MINICLIPS.items():
+        if not spec.checkpoint.is_file():
+            print(f"{version}: no shipped checkpoint at {spec.checkpoint.name}")
+            continue
+        bb = load_backbone(version)
+        n = sum(p.numel() for p in bb.model.parameters())
+        try:
+            rec = miniclip_info(version)
+        except (OSError, ValueError) as e:
+            print(f"{version}: {n / 1e6:.2f}M parameters; its record {spec.checkpoint.with_suffix('.json').name} is "
+                  f"unreadable ({type(e).__name__})")
+            continue
+        print(f"{version}: {n / 1e6:.2f}M parameters, pretrained {rec['steps']} steps on ShapeWorld "
+              f"({spec.world}), final loss {rec['final_loss']:.3f}")
+        for name, r in rec.get("zero_shot", {}).items():
+            print(f"  zero-shot {name:<12} base {r['base']:.1f}  novel {r['novel']:.1f}  (val)")
 
 
-def course(argv) -> None:
-    """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
+def course_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt course",
+                description="execute every notebook of FOLDER top to bottom, in place (outputs, figures)")
+    ap.add_argument("folder", nargs="?", default="notebooks", help="the folder of the course notebooks")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
+    return ap
+
+
+def read_notebooks(folder) -> list:
+    """(path, notebook) of every *.ipynb in `folder`, all read before any is run: a corrupt one stops the course
+    with its name."""
     from pathlib import Path
 
     import nbformat
-    from nbclient import NotebookClient
-    from tqdm.auto import tqdm
-
-    if argv and argv[0].startswith("-"):
-        print("usage: python -m dpt course [FOLDER]   (default: notebooks/)")
-        return
-    folder = Path(argv[0]) if argv else Path("notebooks")
+    folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"notebook folder {folder} does not exist; run from the repository root or pass the "
                        "folder that holds the course notebooks")
     books = sorted(folder.glob("*.ipynb"))
     if not books:
         raise BadInput(f"no notebooks (*.ipynb) in {folder}; pass the folder that holds the course notebooks")
+    out = []
+    for path in books:
+        try:
+            out.append((path, nbformat.read(path, as_version=4)))
+        except Exception as e:  # nbformat: NotJSONError, validation errors, unreadable file
+            raise BadInput(f"{path} is not a readable notebook ({type(e).__name__}); restore it (git checkout "
+                           f"{path}) and run again") from None
+    return out
+
+
+def course(argv=None) -> None:
+    """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
+    import nbformat
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    args = course_parser().parse_args(argv)
+    if args.timeout < 1:
+        raise BadInput(f"--timeout must be at least 1 second, got {args.timeout}")
+    books = read_notebooks(args.folder)
     start = time.time()
-    for path in tqdm(books, desc="notebooks"):
+    for path, nb in tqdm(books, desc="notebooks"):
         t0 = time.time()
-        nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
         nbformat.write(nb, path)
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
@@ -65,22 +113,30 @@ def main() -> None:
     run_cli(dispatch)  # bad input: one line, no traceback, exit status 2
 
 
-# command -> (module of dpt.experiments, its entry point); each takes the rest of the command line
-COMMANDS = {"base2novel": ("base2novel", "main"), "ablate": ("ablation", "main"), "transfer": ("transfer", "transfer_main"),
-            "shots": ("transfer", "shots_main"), "tune": ("tune", "main"), "compare": ("compare", "main"),
-            "colab": ("colab", "main")}
+# command -> (module of dpt.experiments, its entry point, its parser); each takes the rest of the command line
+COMMANDS = {"base2novel": ("base2novel", "main", "parser"), "ablate": ("ablation", "main", "parser"),
+            "transfer": ("transfer", "transfer_main", "transfer_parser"), "shots": ("transfer", "shots_main", "shots_parser"),
+            "tune": ("tune", "main", "parser"), "compare": ("compare", "main", "parser"),
+            "colab": ("colab", "main", "parser"), "data": ("data_check", "main", "parser"),
+            "recipes": ("recipes", "main", "parser"), "evaluate": ("prompt_files", "evaluate_main", "evaluate_parser"),
+            "predict": ("prompt_files", "predict_main", "predict_parser"), "info": ("cli", "info", "info_parser"),
+            "search": ("search", "main", "parser"),
+            "course": ("cli", "course", "course_parser")}
+
+
+def parser_of(command: str) -> argparse.ArgumentParser:
+    """The argument parser of `command` (the bad-input sweep reads every option from it)."""
+    import importlib
+    module, _, build = COMMANDS[command]
+    return getattr(importlib.import_module(f".{module}", __package__), build)()
 
 
 def dispatch() -> None:
     import importlib
     cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
     if cmd in COMMANDS:
-        module, entry = COMMANDS[cmd]
+        module, entry, _ = COMMANDS[cmd]
         getattr(importlib.import_module(f".{module}", __package__), entry)(rest)
-    elif cmd == "info":
-        info()
-    elif cmd == "course":
-        course(rest)
     else:
         print(__doc__)
         sys.exit(0 if cmd in ("help", "-h", "--help") else 2)

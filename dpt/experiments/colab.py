@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import Parser
+
 REPOSITORY = "https://github.com/dpt-project/dpt"  # the project's public address (a placeholder until it has one)
 BRANCH = "main"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -63,7 +65,15 @@ def apply(path: str | Path) -> bool:
     return changed
 
 
+def parser():
+    ap = Parser(prog="python -m dpt colab", description="rewrite every notebook's Colab badge and "
+                "install cell from REPOSITORY")
+    ap.add_argument("folder", nargs="?", default="notebooks", help="the folder of the course notebooks")
+    return ap
+
+
 def main(argv=None) -> None:
-    folder = Path((argv or ["notebooks"])[0])
-    for path in sorted(folder.glob("*.ipynb")):
+    from .cli import read_notebooks
+    args = parser().parse_args(argv)
+    for path, _ in read_notebooks(args.folder):  # all readable before any is rewritten
         print(f"{path}: {'updated' if apply(path) else 'up to date'}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..data import resolve_dataset_names
-from ..errors import BadInput
+from ..errors import BadInput, Parser
 from .store import read_rows
 from .summary import format_differences, format_table, summarise
 
@@ -21,15 +21,20 @@ def select(rows: list[dict], labels=None, datasets=None, split: str = "test") ->
             and (not datasets or r["dataset"] in datasets)]
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m dpt compare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt compare", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", help="a results file written by python -m dpt base2novel (or ablate, tune)")
     ap.add_argument("--labels", nargs="+", default=None, help="rows to show (default: all)")
     ap.add_argument("--datasets", nargs="+", default=None, help="names or aliases (default: all in the file)")
     ap.add_argument("--split", default="test", choices=["val", "test"])
     ap.add_argument("--vs", nargs="+", default=[], metavar="LABEL",
                     help="pairs A B [C D ...]: print A − B with its paired interval")
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     if len(args.vs) % 2:
         raise BadInput(f"--vs takes pairs of labels, got {len(args.vs)}: {' '.join(args.vs)}")

@@ -52,18 +52,15 @@ class Course:
         return self.profile.train_config(method, seed, overrides)
 
     def run_config(self, method: str, seed: int = 1, method_cfg=None, classes: str = "base", shots: int | None = None,
-                   **train_overrides):
-        """A RunConfig for `method` with the profile's defaults (for train_on_base / base_to_novel); classes
-        "all" trains on every class (the transfer and few-shot protocols)."""
-        from ..run import RunConfig
-        from ..methods import MethodConfig
-        return RunConfig(method=method, shots=shots or self.profile.shots,
-                         train=self.train_config(method, seed, **train_overrides),
-                         method_cfg=method_cfg or MethodConfig(), classes=classes)
+                   dataset: str | None = None, **train_overrides):
+        """A RunConfig for `method` with the profile's defaults, augmentation included (for train_on_base /
+        base_to_novel; the same one `python -m dpt base2novel` uses); classes "all" trains on every class (the
+        transfer and few-shot protocols)."""
+        return self.profile.run_config(method, seed, dataset, shots, classes, "test", train_overrides, method_cfg)
 
     def results_file(self, stem: str) -> Path:
-        """results/<stem>.json for the miniature, results/<stem>_real.json for the real profile."""
-        return ROOT / "results" / (f"{stem}.json" if self.name == "miniature" else f"{stem}_real.json")
+        """This profile's committed results file for `stem` (results/<profile>/<stem>.json in the project)."""
+        return ROOT / self.profile.results_file(stem)
 
     def stored(self, stem: str, label: str, dataset: str, seed: int = 1, split: str = "test") -> dict | None:
         """The committed row of results/<stem>.json for (label, dataset, seed, split), None if there is none: a

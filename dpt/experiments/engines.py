@@ -13,9 +13,10 @@ import dataclasses
 import importlib.util
 import os
 import platform
+import socket
 import time
 
-from ..errors import DptError
+from ..errors import BadInput, DptError
 from ..run import run_trial
 
 
@@ -42,6 +43,7 @@ _WORKER_BACKBONES: dict = {}
 def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info):
     """One run inside a Ray worker (the backbone is loaded once per worker process)."""
     from ..backbones import load_backbone, weights_fingerprint
+    from ..saved import prompt_payload
     key = (profile.backbone, profile.pretrained, profile.device)
     if key not in _WORKER_BACKBONES:
         _WORKER_BACKBONES[key] = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
@@ -50,8 +52,11 @@ def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info
         raise DptError(f"a Ray worker loaded other weights for {profile.backbone} ({profile.pretrained}) than the "
                        "driver: every node must see the same checkpoint file or open_clip cache")
     inputs.evaluation = evaluation
+    if getattr(inputs.train, "encodes", False):  # online augmentation: images are encoded by this worker's backbone
+        inputs.train.encoder = backbone
     out, where = timed(run_trial, backbone, run, inputs, out_dir, resume=True, progress=False, run_info=run_info)
-    out.pop("model")
+    model = out.pop("model")
+    out["payload"] = prompt_payload(model) if model.learns else None  # the driver writes --save-prompts files
     return out, where
 
 
@@ -63,6 +68,17 @@ class RayEngine:
         if importlib.util.find_spec("ray") is None:
             raise DptError('the Ray engine needs Ray: pip install -e ".[ray]" (or pip install ray), or use '
                            "--engine local")
+        if num_cpus is not None and num_cpus < 1:
+            raise BadInput(f"--num-cpus must be at least 1, got {num_cpus}")
+        if address and address != "auto":
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise BadInput(f"--address {address!r} is not HOST:PORT (the head's `ray start --head` prints it)")
+            try:  # a head that is not there makes ray.init wait for minutes without a word
+                socket.create_connection((host, int(port)), timeout=3).close()
+            except OSError as e:
+                raise BadInput(f"nothing answers at --address {address} ({e.strerror or e}); start the head with "
+                               "`ray start --head` there, or drop --address to start a local Ray") from None
         self.address, self.num_cpus, self.gpus_per_trial = address, num_cpus, gpus_per_trial
 
     def run(self, jobs, profile, backbone, progress: bool = True):

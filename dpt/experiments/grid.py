@@ -19,15 +19,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..backbones import load_backbone
+from ..backbones import load_backbone, weights_fingerprint
 from ..config import check
-from ..data import check_base_to_novel, check_transfer, load_dataset
+from ..errors import BadInput
+from ..data import check_base_to_novel, check_transfer, load_dataset, subsample_classes
 from ..evaluate import base_novel_scores
-from ..inputs import evaluation_sets, train_split, trial_inputs
+from ..files import atomic_save, shown
+from ..inputs import evaluation_sets, trial_inputs
 from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
 from ..run import RunConfig, run_info
+from ..saved import prompt_payload
 from .bootstrap import pack, row_intervals
-from .identity import data_fingerprint, provenance, run_id, run_identity
+from .identity import data_fingerprint, portable_path, provenance, run_id, run_identity
 from .profiles import Profile
 from .store import ResultsStore
 
@@ -71,18 +74,61 @@ class Job:
     run_info: dict  # recorded in the run's checkpoint (evaluate.run_info)
 
 
+def check_method_options(trials: list[Trial]) -> None:
+    """Every method option is read by a method it is given to: an option no method of the grid reads is an error
+    that names the methods that do; one that only some read is said in one line (the others' identities do not
+    record it)."""
+    for t in trials:
+        check_method(t.method)
+    given: dict[str, set] = {}
+    for t in trials:
+        for k in t.method_overrides:
+            given.setdefault(k, set()).add(t.method)
+    for key, methods in given.items():
+        readers = sorted(m for m in methods if key in METHODS[m].config_fields)
+        if not readers:
+            who = [m for m in METHODS if key in METHODS[m].config_fields]
+            check(False, f"method option {key} is not read by {', '.join(sorted(methods))}"
+                         + (f"; it is read by {', '.join(who)}" if who else "; no method reads it"))
+        if len(readers) < len(methods):
+            print(f"note: {key} applies to {', '.join(readers)} only ({', '.join(sorted(methods - set(readers)))} "
+                  "do not read it)")
+
+
+def check_seeds(trials: list[Trial]) -> None:
+    bad = [t.seed for t in trials if not (isinstance(t.seed, int) and not isinstance(t.seed, bool)
+                                          and 0 <= t.seed < 2 ** 31)]
+    if bad:
+        raise BadInput(f"seeds must be whole numbers from 0 to {2 ** 31 - 1}, got {bad[0]!r}")
+    labels: dict = {}
+    for t in trials:
+        labels.setdefault(t.label, set()).add(t.method)
+    clash = next((lb for lb, ms in labels.items() if len(ms) > 1), None)
+    if clash is not None:
+        raise BadInput(f"--tag {clash!r} would name the rows of {', '.join(sorted(labels[clash]))} alike; tag one "
+                       "method at a time (or drop --tag)")
+    keys = [(t.label, t.dataset, t.seed, t.targets, t.shots) for t in trials]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup is not None:
+        raise BadInput(f"seed {dup[2]} is given twice: a run is trained once and counted once; give each seed one time")
+
+
 def plan_runs(trials: list[Trial], profile: Profile, shots: int, split: str, train_overrides: dict) -> list[RunConfig]:
     """Every trial's RunConfig, validated (unknown or ill-typed options stop here)."""
     check(split in ("val", "test"), f"split must be val or test, got {split!r}")
     check(bool(trials), "nothing to run: give at least one method, dataset and seed")
+    check("seed" not in train_overrides, "the seed comes from --seeds, not from --train-set seed=...")
+    check_seeds(trials)
+    check_method_options(trials)
     runs = []
     for t in trials:
         check_method(t.method)
         n = shots if t.shots is None else t.shots
         check(isinstance(n, int) and n >= 1, f"shots must be a whole number of at least 1, got {n}")
-        runs.append(RunConfig(method=t.method, shots=n, train=profile.train_config(t.method, t.seed, train_overrides),
-                              method_cfg=MethodConfig.from_dict(t.method_overrides), eval_split=split,
-                              classes=t.classes))
+        run = profile.run_config(t.method, t.seed, t.dataset, n, t.classes, split, train_overrides,
+                                 MethodConfig.from_dict(t.method_overrides))
+        METHODS[t.method].check_run(run.method_cfg, run.train)
+        runs.append(run)
     return runs
 
 
@@ -121,10 +167,34 @@ def check_datasets(trials: list[Trial], datasets: dict, split: str) -> None:
             check_transfer(ds, split)
 
 
+def check_shots(trials: list[Trial], runs: list[RunConfig], datasets: dict) -> None:
+    """A shot count beyond every class's training images is refused (the row would record shots it never had);
+    classes with fewer images than the shots train on all they have, as Dassl's sampler does, and that is said."""
+    seen = set()
+    for t, run in zip(trials, runs):
+        if not METHODS[t.method].learns or (t.dataset, t.classes, run.shots) in seen:
+            continue
+        seen.add((t.dataset, t.classes, run.shots))
+        part = subsample_classes(datasets[t.dataset], t.classes)
+        counts = [0] * part.num_classes
+        for it in part.train:
+            counts[it.label] += 1
+        check(run.shots <= max(counts), f"shots={run.shots}: no {t.classes} class of {t.dataset} has that many training "
+                                        f"images (at most {max(counts)}); give --shots {max(counts)} or fewer")
+        short = sum(c < run.shots for c in counts)
+        if short:
+            print(f"note: {short} of {part.num_classes} {t.classes} classes of {t.dataset} have fewer than "
+                  f"{run.shots} training images; they train on all they have (as Dassl's few-shot sampler does)")
+
+
 def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shots: int | None = None,
              split: str = "test", train_overrides: dict | None = None, data_root=None, download: bool = False,
-             cache_dir=None, runs_dir=None, engine=None, progress: bool = True) -> list[dict]:
-    """Run (or reuse) every trial; returns one row per trial, in trial order."""
+             cache_dir=None, runs_dir=None, engine=None, progress: bool = True, mix_backbones: bool = False,
+             save_prompts=None) -> list[dict]:
+    """Run (or reuse) every trial; returns one row per trial, in trial order. A results file that holds rows of
+    another backbone or other weights is refused unless `mix_backbones` (their numbers must never meet in one
+    table by accident). save_prompts: a folder that gets one prompt file per learned run (dpt.saved); a stored run
+    whose file is not there yet is trained again for it (its row is kept, never rewritten)."""
     from .engines import LocalEngine
     engine = engine or LocalEngine()
     shots = profile.shots if shots is None else shots
@@ -132,9 +202,12 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     names = dict.fromkeys(n for t in trials for n in (t.dataset, *t.targets))
     datasets = {name: load_dataset(name, root=data_root, download=download) for name in names}
     check_datasets(trials, datasets, split)
+    check_shots(trials, runs, datasets)
     check(not profile.device.startswith("cuda") or torch.cuda.is_available(),
           f"device {profile.device!r} asked for, but this machine has no CUDA GPU; pass --device cpu")
     backbone = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
+    if not mix_backbones:
+        store.check_backbone(backbone.name, weights_fingerprint(backbone))
     rows: list[list | None] = [None] * len(trials)  # each trial's rows
     pending = []
     stored_rows = {r["run_id"]: r for r in store.rows()}
@@ -145,18 +218,24 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
         for row in filter(None, stored.values()):  # the same identity: the same number, whichever label stored it
             if row["label"] != t.label:
                 store.add({**row, "label": t.label})
-        if all(stored.values()):
+        missing_file = save_prompts is not None and METHODS[t.method].learns and \
+            not prompt_path(save_prompts, t, run_id(identity)).is_file()
+        if all(stored.values()) and not missing_file:
             rows[i] = [{**stored[k], "label": t.label} for k in targets]
         else:
             pending.append((i, t, run, run_id(identity), identity, targets, stored))
     if len(pending) < len(trials):
-        print(f"reusing {len(trials) - len(pending)} finished run(s) with the same identity from {store.path}")
+        print(f"reusing {len(trials) - len(pending)} finished run(s) with the same identity from {shown(store.path)}")
+    check_buildable(pending, datasets, backbone)
     jobs = prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress)
     index = {id(job): (i, targets, stored) for i, job, targets, stored in jobs}
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress or not jobs)
     for job, result, where in engine.run([j for _, j, *_ in jobs], profile, backbone, progress):
         i, targets, stored = index[id(job)]
-        prov = provenance(engine=engine.name, weights_source=backbone.weights, **where)
+        if save_prompts is not None and METHODS[job.run.method].learns:
+            payload = result["payload"] if "payload" in result else prompt_payload(result["model"])
+            atomic_save({**payload, "identity": job.identity}, prompt_path(save_prompts, job.trial, job.run_id))
+        prov = provenance(engine=engine.name, weights_source=portable_path(backbone.weights), **where)
         rows[i] = []
         for target, identity in targets.items():
             row = stored[target] and {**stored[target], "label": job.trial.label}
@@ -170,6 +249,10 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     return [row for trial_rows in rows for row in trial_rows]
 
 
+def prompt_path(folder, trial: Trial, rid: str) -> Path:
+    return Path(folder).expanduser() / f"{trial.label}-{trial.dataset}-seed{trial.seed}-{rid}.pt"
+
+
 def describe(rows: list[dict]) -> str:
     r = rows[0]
     if "target" not in r:
@@ -179,17 +262,28 @@ def describe(rows: list[dict]) -> str:
             + "  ".join(f"{x['target']} {x['accuracy']:.2f}" for x in rows))
 
 
-def check_scorable(backbone, run: RunConfig, inputs) -> None:
-    """Point a freshly built method at every evaluation set before any training, so that class names that
-    do not fit the text context, or class-specific contexts that cannot move to other classes, stop the
-    grid here rather than after the training."""
-    method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
-    for es in (inputs.evaluation or {}).values():
-        method.set_classnames(es.classnames, es.template)
+def check_buildable(pending, datasets, backbone) -> None:
+    """Build each pending method once on its training classes and point it at every set it will be scored on,
+    before any image is read: class names that do not fit the text context, a context length that contradicts
+    its initial words, class-specific contexts that cannot move to other classes stop the grid here."""
+    checked = set()
+    for _, t, run, *_ in pending:
+        key = (t.method, repr(method_fields(t.method, run.method_cfg)), t.dataset, t.targets)
+        if key in checked:
+            continue
+        checked.add(key)
+        ds = datasets[t.dataset]
+        part = subsample_classes(ds, t.classes)
+        method = build_method(run.method, backbone, part.classnames, ds.template, run.method_cfg)
+        sets = ([datasets[n] for n in t.targets] if t.targets else
+                [subsample_classes(ds, "base"), subsample_classes(ds, "novel")])
+        for target in sets:
+            method.set_classnames(target.classnames, target.template)
 
 
 def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress) -> list:
-    """Encode every feature the pending trials read (once per dataset and kind), before any training."""
+    """Prepare every pending trial's inputs (each evaluation once per dataset and kind, shared by its trials;
+    each trial's training set through the per-image cache), before any training."""
     evaluations: dict = {}
 
     def evaluation(t: Trial, images: bool) -> dict:
@@ -200,8 +294,6 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
                                                images)
         return evaluations[key]
 
-    train_features: dict = {}
-    checked: set = set()
     jobs = []
     for name in dict.fromkeys(p[1].dataset for p in pending):
         mine = [p for p in pending if p[1].dataset == name]
@@ -209,19 +301,9 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
             evaluation(t, METHODS[t.method].encodes_images)
         for i, t, run, rid, identity, targets, stored in mine:
             method = METHODS[t.method]
-            train = None
-            if method.learns and not method.encodes_images:
-                if t.classes not in train_features:
-                    train_features[t.classes] = train_split(backbone, datasets[name], t.classes, cache_dir, progress)
-                train = train_features[t.classes]
             out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
             inputs = trial_inputs(backbone, datasets[name], run, cache_dir, progress,
-                                  evaluation(t, method.encodes_images), train)
-            key = (t.method, repr(method_fields(t.method, run.method_cfg)), name, t.targets)
-            if key not in checked:
-                check_scorable(backbone, run, inputs)
-                checked.add(key)
+                                  evaluation(t, method.encodes_images))
             jobs.append((i, Job(t, run, rid, identity, inputs, out_dir, run_info(datasets[name], run, backbone)),
                          targets, stored))
-        train_features.clear()
     return jobs

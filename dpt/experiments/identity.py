@@ -19,8 +19,12 @@ import torch
 from ..backbones import weights_fingerprint
 from ..data.dataset import ClassificationDataset
 from ..methods import METHODS, method_fields
+from ..trainer import resolved_precision
 
-IDENTITY_VERSION = 1  # bump when the meaning of a field changes
+# Bump when the meaning of a field changes, so that no stored row is reused for a run that would now give
+# another number. 2: the trainer's schedule became Dassl's (version 1 ran the cosine one epoch ahead), and the
+# training augmentation (`augment`, `views`) joined the identity.
+IDENTITY_VERSION = 2
 
 
 def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "test")) -> str:
@@ -32,8 +36,8 @@ def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "te
 
 
 def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> dict:
-    """The identity of one training run (`run` is an evaluate.RunConfig). A method that learns
-    nothing (zero-shot) has no training config or shots in its identity: they do not change its number."""
+    """The identity of one training run (`run` is a dpt.run.RunConfig). A method that learns nothing
+    (zero-shot) has no training config, shots or augmentation in its identity: they do not change its number."""
     learns = METHODS[run.method].learns
     identity = {
         "version": IDENTITY_VERSION,
@@ -42,17 +46,34 @@ def run_identity(run, dataset: ClassificationDataset, backbone, device: str) -> 
         "train": asdict(run.train) if learns else None,
         "shots": run.shots if learns else None,
         "seed": run.train.seed,
-        "views": run.views,
+        "augment": run.augment if learns else None,
+        "views": run.views if learns else None,
         "split": run.eval_split,
         "dataset": dataset.name,
         "data": data_fingerprint(dataset),
         "backbone": backbone.name,
         "weights": weights_fingerprint(backbone),
         "device": torch.device(device).type,  # CPU fp32 and CUDA mixed precision give different numbers
+        "precision": resolved_precision(device, run.train.precision) if learns else None,
     }
     if run.classes != "base":  # trained on all classes (transfer, few-shot); base-to-novel ids stay as they were
         identity["classes"] = run.classes
     return identity
+
+
+def portable_path(source: str) -> str:
+    """A weights source as a row may store it: paths inside the project (or the installed package's assets)
+    relative to it, so that no row records one machine's folders; tags and other paths as they are."""
+    root = Path(__file__).resolve().parents[2]
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    for base, prefix in ((root, ""), (Path(__file__).resolve().parents[1], "dpt/")):
+        try:
+            return prefix + str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return path.name if path.is_file() else source
 
 
 def run_id(identity: dict) -> str:

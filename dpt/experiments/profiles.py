@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..config import from_dict
 from ..errors import BadInput
+from .recipes import recipes
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Everything a run needs that is not a method knob: which CLIP, which weights, which data, where."""
+    """Everything a run needs that is not a method knob: which CLIP, which weights, which data, where, how it
+    trains (schedules, augmentation) and where its results go."""
     name: str
     backbone: str
     pretrained: str | None  # open_clip tag, checkpoint path, "default" (shipped/openai) or None (random init)
@@ -26,13 +29,52 @@ class Profile:
     shots: int = 16
     transfer_source: str = ""  # transfer / domain generalisation: the dataset trained on (all classes) ...
     transfer_targets: tuple[str, ...] = ()  # ... and the datasets scored (the source itself first)
+    augment: str = "none"  # training augmentation of cached-feature methods (dpt.inputs); image methods: online
+    views: int = 0  # with augment "views"
+    use_recipes: bool = False  # schedules from recipes.json (the references'), else train + method train_defaults
+    results: str = ""  # this profile's folder of default results files, under results/
 
-    def train_config(self, method: str, seed: int, overrides: dict | None = None):
-        """The TrainConfig of `method` under this profile, with the user's overrides on top."""
+    def train_config(self, method: str, seed: int, overrides: dict | None = None, dataset: str | None = None):
+        """The TrainConfig of `method` under this profile (on `dataset`, for per-dataset recipes), with the
+        user's overrides on top."""
         from ..methods import METHODS
         from ..trainer import TrainConfig
-        defaults = getattr(METHODS.get(method), "train_defaults", {})
-        return from_dict(TrainConfig, {**self.train, **defaults, **(overrides or {}), "seed": seed}, "training")
+        if self.use_recipes:
+            table = recipes()
+            recipe = table["methods"].get(method, {})
+            per = {k: v for k, v in recipe.get("per_dataset", {}).get(dataset, {}).items() if k != "source"}
+            common = {k: table["common"][k] for k in ("momentum", "weight_decay", "warmup_epochs", "warmup_lr")}
+            defaults = {**common, **recipe.get("train", {}), **per}
+        else:
+            defaults = {**self.train, **getattr(METHODS.get(method), "train_defaults", {})}
+        return from_dict(TrainConfig, {**defaults, **(overrides or {}), "seed": seed}, "training")
+
+    def run_config(self, method: str, seed: int, dataset: str | None = None, shots: int | None = None,
+                   classes: str = "base", split: str = "test", train_overrides: dict | None = None, method_cfg=None):
+        """The dpt.run.RunConfig of one run under this profile: its recipe, augmentation and shots."""
+        from ..methods import MethodConfig
+        from ..run import RunConfig
+        augment, views = self.augmentation(method)
+        return RunConfig(method=method, shots=self.shots if shots is None else shots,
+                         train=self.train_config(method, seed, train_overrides, dataset),
+                         method_cfg=method_cfg or MethodConfig(), augment=augment, views=views, eval_split=split,
+                         classes=classes)
+
+    def augmentation(self, method: str) -> tuple[str, int]:
+        """(augment, views) of `method`'s runs: cached-feature methods as the profile says; methods that run the
+        image encoder augment online whenever the profile augments."""
+        from ..methods import METHODS
+        if not METHODS[method].learns:
+            return "none", 0
+        if METHODS[method].encodes_images:
+            return ("online" if self.augment != "none" else "none"), 0
+        return self.augment, self.views
+
+    def results_file(self, stem: str) -> Path:
+        """This profile's default results file for `stem` (base2novel, ablation, transfer, ...):
+        results/<profile>/<stem>.json, relative to the working directory ($DPT_RESULTS replaces `results`), so a
+        command never writes into an installed package."""
+        return Path(os.environ.get("DPT_RESULTS") or "results") / self.results / f"{stem}.json"
 
     def with_(self, **changes) -> "Profile":
         """This profile with some fields replaced (None values are ignored)."""
@@ -45,36 +87,58 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+DEFAULT_MINIATURE = "miniature-v1"  # what `--profile miniature` (and every default) means: README, "The miniature"
+
+
 def _profiles() -> dict[str, Profile]:
-    from ..data import BENCHMARKS, IMAGENET_VARIANTS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE
+    from ..data import (BENCHMARKS, IMAGENET_VARIANTS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE,
+                        MINIATURE_V2_DATASETS, MINIATURE_V2_DOMAINS, MINIATURE_V2_SOURCE)
+    env = os.environ
     return {
-        # epochs chosen on the miniature's val split (README); CoOp's 50 for the real benchmarks
-        "miniature": Profile("miniature", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30},
-                             transfer_source=MINIATURE_SOURCE,
-                             transfer_targets=(MINIATURE_SOURCE, *MINIATURE_DOMAINS, *MINIATURE_DATASETS)),
-        "real": Profile("real", "ViT-B-16", "openai", tuple(BENCHMARKS), "cuda", {"epochs": 50},
+        # epochs chosen on the miniature's val split (README); the references' recipes for the real benchmarks
+        "miniature-v1": Profile("miniature-v1", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30},
+                                transfer_source=MINIATURE_SOURCE,
+                                transfer_targets=(MINIATURE_SOURCE, *MINIATURE_DOMAINS, *MINIATURE_DATASETS),
+                                results="miniature-v1"),
+        "miniature-v2": Profile("miniature-v2", "miniclip-v2", "default", tuple(MINIATURE_V2_DATASETS), "cpu",
+                                {"epochs": 30}, transfer_source=MINIATURE_V2_SOURCE,
+                                transfer_targets=(MINIATURE_V2_SOURCE, *MINIATURE_V2_DOMAINS,
+                                                  *(d for d in MINIATURE_V2_DATASETS if d != MINIATURE_V2_SOURCE)),
+                                results="miniature-v2"),
+        "real": Profile("real", "ViT-B-16", env.get("DPT_PRETRAINED") or "openai", tuple(BENCHMARKS), "cuda",
                         transfer_source="ImageNet",
-                        transfer_targets=("ImageNet", *IMAGENET_VARIANTS, *(b for b in BENCHMARKS if b != "ImageNet"))),
+                        transfer_targets=("ImageNet", *IMAGENET_VARIANTS, *(b for b in BENCHMARKS if b != "ImageNet")),
+                        augment="views", views=REAL_VIEWS, use_recipes=True, results="real"),
     }
 
 
+REAL_VIEWS = 8  # augmented views per shot on the real path: measured on the miniature (README, "Augmentation")
+PROFILE_NAMES = ("miniature", "miniature-v1", "miniature-v2", "real")
+
+
 def get_profile(name: str | None = None) -> Profile:
-    """A profile by name (default: $DPT_PROFILE, else 'miniature')."""
+    """A profile by name (default: $DPT_PROFILE, else 'miniature', which is DEFAULT_MINIATURE)."""
     name = (name or os.environ.get("DPT_PROFILE") or "miniature").lower()
+    name = DEFAULT_MINIATURE if name == "miniature" else name
     profiles = _profiles()
     if name not in profiles:
-        raise BadInput(f"unknown profile {name!r}; valid: {', '.join(profiles)}")
+        raise BadInput(f"unknown profile {name!r}; valid: {', '.join(PROFILE_NAMES)}")
     return profiles[name]
 
 
 def profile_for_backbone(backbone: str) -> Profile:
-    """The profile whose defaults fit `backbone`: the miniature for miniclip, the real one otherwise."""
-    return get_profile("miniature" if backbone == "miniclip" else "real")
+    """The profile whose defaults fit `backbone`: a miniature for a miniclip, the real one otherwise."""
+    for p in _profiles().values():
+        if p.backbone == backbone:
+            return p
+    return get_profile("real")
 
 
-def resolve_profile(profile=None, backbone_name=None, pretrained=None, device=None):
+def resolve_profile(profile=None, backbone_name=None, pretrained=None, device=None, augment=None, views=None):
     """A Profile or its name (default: the one for `backbone_name`, else $DPT_PROFILE or miniature),
-    with the given fields replaced."""
+    with the given fields replaced (augment without views: none unless it is "views")."""
     if isinstance(profile, str) or profile is None:
         profile = get_profile(profile) if profile or not backbone_name else profile_for_backbone(backbone_name)
-    return profile.with_(backbone=backbone_name, pretrained=pretrained, device=device)
+    if augment is not None and views is None:
+        views = profile.views if augment == "views" else 0
+    return profile.with_(backbone=backbone_name, pretrained=pretrained, device=device, augment=augment, views=views)

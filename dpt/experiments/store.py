@@ -14,15 +14,12 @@ Format: {"format": "dpt-results", "version": 1, "rows": [row, ...]}; a base-to-n
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UnusableStore
-from ..files import write_json_atomic
+from ..files import locked, remove_stale_temps, write_json_atomic
 
 FORMAT, VERSION = "dpt-results", 1
 
@@ -46,7 +43,15 @@ def _read(path: Path) -> list[dict]:
     if doc.get("version") != VERSION:
         raise UnusableStore(f"--out {path} has results format version {doc.get('version')}, this dpt reads "
                             f"version {VERSION}; upgrade dpt or choose another path")
+    for i, row in enumerate(doc["rows"]):
+        missing = [k for k in ROW_KEYS if not isinstance(row, dict) or k not in row]
+        if missing or not isinstance(row["identity"], dict):
+            raise UnusableStore(f"--out {path}: row {i} is malformed (no {', '.join(missing) or 'identity'}); restore "
+                                "the file from git or choose another path, dpt never drops a row it did not write")
     return doc["rows"]
+
+
+ROW_KEYS = ("label", "method", "seed", "split", "run_id", "identity", "provenance")
 
 
 def read_rows(path: str | Path) -> list[dict]:
@@ -65,22 +70,30 @@ class ResultsStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.lock_path = lock_path(self.path)
         _read(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.lock_path, "a"):
-                pass
-            probe = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", delete=True)
-            probe.close()
+            folder = (self.path.resolve() if self.path.is_symlink() else self.path).parent
+            existing = next(p for p in (folder, *folder.parents) if p.exists())  # created when the first row is added
+            if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+                raise PermissionError(13, f"{existing} is not a writable folder")
             if self.path.exists() and not os.access(self.path, os.W_OK):
                 raise PermissionError(13, "file is read-only")
+            remove_stale_temps(self.path)
         except OSError as e:
             raise UnusableStore(f"cannot write results to {self.path} ({e.strerror or e}); choose a writable "
                                 "--out") from e
 
     def rows(self) -> list[dict]:
         return _read(self.path)
+
+    def check_backbone(self, backbone: str, weights: str) -> None:
+        """Refuse (before any work) to add rows of `backbone` with these weights to a file that holds another's."""
+        other = sorted({(r["identity"]["backbone"], r["identity"]["weights"]) for r in self.rows()} - {(backbone, weights)})
+        if other:
+            found = ", ".join(f"{b} (weights {w})" for b, w in other[:3])
+            raise UnusableStore(f"{self.path} holds rows of {found}, not of {backbone} (weights {weights}): give this "
+                                "run its own --out (each profile has its own default under results/), or pass "
+                                "--mix-backbones to keep both in one file on purpose")
 
     def add(self, row: dict) -> None:
         """Add a row; a stored row is replaced only by one with the same label and identity."""
@@ -89,18 +102,3 @@ class ResultsStore:
             rows.append(row)
             rows.sort(key=sort_key)
             write_json_atomic(self.path, {"format": FORMAT, "version": VERSION, "rows": rows})
-
-
-def lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
-
-
-@contextmanager
-def locked(path: Path):
-    """An exclusive lock on `path`'s sidecar file, for a read-modify-write of `path` by several processes."""
-    with open(lock_path(path), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,13 +1,57 @@
 """Tables from result rows: mean and std over seeds per (label, dataset), each label's average, and, where
-every row records its per-image predictions, 95% paired-bootstrap intervals over the test images."""
+every row records its per-image predictions, 95% paired-bootstrap intervals over the test images.
+
+Only rows that differ in their seed are pooled: rows of one label and table cell whose identities differ in
+anything else (shots, epochs, weights, ...) are shown apart, each label followed by the fields that differ."""
 from __future__ import annotations
 
+import json
 import statistics
+
+from ..errors import BadInput
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _variant(identity: dict) -> dict:
+    """The identity fields a table pools over seeds: all of them but the seed."""
+    return {k: v for k, v in _flat(identity).items() if k not in ("seed", "train.seed")}
+
+
+def distinguish(rows: list[dict], cell=lambda r: (r["label"], r.get("dataset"))) -> list[dict]:
+    """The rows, with `label` extended by the identity fields that differ wherever one label's rows in one table
+    cell (`cell(row)`) are of several identities, so that only seeds are ever pooled, e.g.
+    `coop [shots=2, train.epochs=2]` beside `coop [shots=16, train.epochs=30]`."""
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault(cell(r), {}).setdefault(json.dumps(_variant(r.get("identity", {})), sort_keys=True), []).append(r)
+    names = {}
+    for variants in cells.values():
+        if len(variants) < 2:
+            continue
+        flats = [json.loads(k) for k in variants]
+        differ = sorted(k for k in set().union(*flats) if len({json.dumps(f.get(k)) for f in flats}) > 1)
+        for key, flat in zip(variants, flats):
+            names[key] = " [" + ", ".join(f"{k}={flat.get(k)}" for k in differ) + "]"
+    if not names:
+        return rows
+    out = []
+    for r in rows:
+        suffix = names.get(json.dumps(_variant(r.get("identity", {})), sort_keys=True), "")
+        out.append({**r, "label": r["label"] + suffix} if suffix else r)
+    return out
 
 
 def summarise(rows: list[dict], intervals: bool | None = None) -> list[dict]:
     """Mean and std over seeds per (label, dataset), plus each label's average over datasets. intervals (default:
-    when every row has per-image records): add <metric>_lo / <metric>_hi, the 95% bootstrap interval."""
+    when every row has per-image records): add <metric>_lo / <metric>_hi, the 95% bootstrap interval. Rows of one
+    label and dataset that differ in more than the seed are summarised apart (see `distinguish`)."""
+    rows = distinguish(rows)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["label"], r["dataset"]), []).append(r)
@@ -21,7 +65,8 @@ def summarise(rows: list[dict], intervals: bool | None = None) -> list[dict]:
         out.append(s)
     for label in dict.fromkeys(r["label"] for r in rows):
         per = [s for s in out if s["label"] == label and s["dataset"] != "average"]
-        avg = {"label": label, "dataset": "average", "n": len(per)}
+        avg = {"label": label, "dataset": "average", "n": len(per),
+               "of": len({r["dataset"] for r in rows})}  # datasets it averages, of the table's
         for k in ("base", "novel"):
             avg[k] = statistics.fmean(s[k] for s in per)
             avg[k + "_std"] = statistics.fmean(s[k + "_std"] for s in per)
@@ -57,7 +102,8 @@ def format_table(summary: list[dict]) -> str:
 
     lines = [f"{'method':<{w}} {'dataset':<14} {'base':>{cw}} {'novel':>{cw}} {'HM':>{cw}}"]
     for s in sorted(summary, key=lambda s: (s["dataset"] == "average", s["dataset"], s["label"])):
-        lines.append(f"{s['label']:<{w}} {s['dataset']:<14} " + " ".join(f"{cell(s, k):>{cw}}" for k in ("base", "novel", "hm")))
+        name = s["dataset"] if s["dataset"] != "average" or s["n"] == s.get("of", s["n"]) else f"average {s['n']}/{s['of']}"
+        lines.append(f"{s['label']:<{w}} {name:<14} " + " ".join(f"{cell(s, k):>{cw}}" for k in ("base", "novel", "hm")))
     if ci:
         lines.append("mean ± std over seeds [95% paired-bootstrap interval over the evaluated images, 2,000 resamples;"
                      " none where the rows predate per-image records]")
@@ -68,6 +114,13 @@ def format_differences(rows: list[dict], pairs: list[tuple[str, str]], datasets:
     """a − b for each pair, per dataset and on the average: the difference of means and its paired 95% interval;
     'yes' where the interval excludes zero."""
     from .bootstrap import Bootstrap
+    rows = distinguish(rows)
+    labels = {r["label"] for r in rows}
+    for lb in {x for p in pairs for x in p} - labels:
+        variants = sorted(x for x in labels if x.startswith(lb + " ["))
+        raise BadInput(f"label {lb!r} stands for rows of several identities ({'; '.join(variants)}): they are never "
+                       "pooled; compare rows of one identity (e.g. keep one results file per setting)" if variants
+                       else f"no rows labelled {lb!r}")
     boot = Bootstrap(rows)
     names = datasets or sorted({r["dataset"] for r in rows})
     lines = [f"{'a − b':<28} {'dataset':<14} {'base':>24} {'novel':>24} {'HM':>24}  HM differs"]

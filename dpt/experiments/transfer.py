@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from ..errors import Parser
 from ..config import check
 from ..data import resolve_dataset_names
 from ..methods import METHODS, check_method
@@ -24,14 +25,16 @@ from .grid import grid, run_grid
 from .options import add_run_arguments, parse_sets, run_kwargs
 from .profiles import resolve_profile
 from .store import ResultsStore
+from .summary import distinguish
 
 
-def run_transfer(methods, source=None, targets=None, seeds=(1, 2, 3), out="results/transfer.json", *, profile=None,
+def run_transfer(methods, source=None, targets=None, seeds=(1, 2, 3), out=None, *, profile=None,
                  backbone_name=None, pretrained=None, device=None, method_overrides=None, split="test",
-                 **kw) -> list[dict]:
-    """One row per (method, seed, target): trained on all classes of `source` (default: the profile's)."""
-    store = ResultsStore(out)
-    profile = resolve_profile(profile, backbone_name, pretrained, device)
+                 augment=None, views=None, **kw) -> list[dict]:
+    """One row per (method, seed, target): trained on all classes of `source` (default: the profile's); stored
+    in `out` (default: results/<profile>/transfer.json)."""
+    profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
+    store = ResultsStore(out or profile.results_file("transfer"))
     source = source or profile.transfer_source
     check(bool(source), f"profile {profile.name!r} has no transfer source; pass --source DATASET")
     [source] = resolve_dataset_names([source])
@@ -40,13 +43,14 @@ def run_transfer(methods, source=None, targets=None, seeds=(1, 2, 3), out="resul
     return run_grid(trials, profile, store, split=split, **kw)
 
 
-def run_shots(methods, shots=(1, 2, 4, 8, 16), datasets=None, seeds=(1,), out="results/shots.json", *, profile=None,
+def run_shots(methods, shots=(1, 2, 4, 8, 16), datasets=None, seeds=(1,), out=None, *, profile=None,
               backbone_name=None, pretrained=None, device=None, method_overrides=None, split="test",
-              **kw) -> list[dict]:
-    """One row per (method, dataset, shots, seed): trained on all classes, scored on the same dataset.
-    Methods that learn nothing (zero-shot) run once per dataset (their rows have shots None)."""
-    store = ResultsStore(out)
-    profile = resolve_profile(profile, backbone_name, pretrained, device)
+              augment=None, views=None, **kw) -> list[dict]:
+    """One row per (method, dataset, shots, seed): trained on all classes, scored on the same dataset (stored in
+    `out`, default results/<profile>/shots.json). Methods that learn nothing (zero-shot) run once per dataset
+    (their rows have shots None)."""
+    profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
+    store = ResultsStore(out or profile.results_file("shots"))
     check(bool(shots), "give at least one shot count (--shots 1 2 4 8 16)")
     for m in methods:
         check_method(m)
@@ -81,8 +85,17 @@ def format_pivot(table: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def transfer_cells(rows: list[dict]) -> list[dict]:
+    """Transfer rows with labels that tell apart identities other than the seed (summary.distinguish)."""
+    return distinguish(rows, lambda r: (r["label"], r["source"], r["target"]))
+
+
+def shots_cells(rows: list[dict]) -> list[dict]:
+    return distinguish(rows, lambda r: (r["label"], r["source"], r["shots"]))
+
+
 def transfer_table(rows: list[dict]) -> str:
-    return format_pivot(pivot(rows, "label", "target"), "method")
+    return format_pivot(pivot(transfer_cells(rows), "label", "target"), "method")
 
 
 def _differences(boot, first: str, names: list[str], pairs, cell, label, images: str) -> str:
@@ -99,6 +112,7 @@ def _differences(boot, first: str, names: list[str], pairs, cell, label, images:
 def transfer_differences(rows: list[dict], pairs: list[tuple[str, str]]) -> str:
     """a − b on each target, mean over seeds, with its paired 95% interval over the target's test images."""
     from .bootstrap import AccuracyBootstrap
+    rows = transfer_cells(rows)
     boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["target"]), pool=lambda r: r["target"])
     targets = list(dict.fromkeys(r["target"] for r in rows))
     return _differences(boot, "target", targets, pairs, lambda m, t: (m, t), str, "the target's test images")
@@ -108,6 +122,7 @@ def shots_differences(rows: list[dict], pairs: list[tuple], datasets: list[str])
     """For each dataset, (label, shots) a minus (label, shots) b with its paired 95% interval over the test images
     (shots None: zero-shot)."""
     from .bootstrap import AccuracyBootstrap
+    rows = shots_cells(rows)
     boot = AccuracyBootstrap(rows, cell=lambda r: (r["label"], r["source"], r["shots"]), pool=lambda r: r["source"])
     return _differences(boot, "dataset", datasets, pairs, lambda c, d: (c[0], d, c[1]),
                         lambda c: c[0] if c[1] is None else f"{c[0]}@{c[1]}", "the test images")
@@ -116,6 +131,7 @@ def shots_differences(rows: list[dict], pairs: list[tuple], datasets: list[str])
 def shots_table(rows: list[dict]) -> str:
     """Accuracy by shots (columns) per dataset; a method without shots (zero-shot) in its own column."""
     out = []
+    rows = shots_cells(rows)
     for name in dict.fromkeys(r["source"] for r in rows):
         mine = [{**r, "shots": r["shots"] or "-"} for r in rows if r["source"] == name]
         out.append(format_pivot(pivot(mine, "label", "shots"), name))
@@ -123,23 +139,28 @@ def shots_table(rows: list[dict]) -> str:
 
 
 def _parser(prog: str, doc: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=["zeroshot", "coop"])
+    ap = Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=["zeroshot", "coop"], choices=list(METHODS), metavar="METHOD",
+                    help=f"methods to run: {', '.join(METHODS)}")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method options, e.g. mi_weight=0.5")
     ap.add_argument("--split", default="test", choices=["val", "test"], help="the targets' split to score")
     return ap
 
 
-def transfer_main(argv=None):
+def transfer_parser() -> argparse.ArgumentParser:
     ap = _parser("python -m dpt transfer", __doc__)
     ap.add_argument("--source", default=None, help="dataset trained on, all classes (default: the profile's)")
     ap.add_argument("--targets", nargs="+", default=None,
                     help="datasets or aliases (miniature, miniature-domains, benchmarks, imagenet-variants) to score; "
                          "default: the profile's (the source, its domains and the other datasets)")
-    ap.add_argument("--out", default="results/transfer.json")
-    add_run_arguments(ap)
+    ap.add_argument("--out", default=None, help="results file (default: results/<profile>/transfer.json)")
+    add_run_arguments(ap, datasets=False)
+    return ap
+
+
+def transfer_main(argv=None):
+    ap = transfer_parser()
     args = ap.parse_args(argv)
-    check(args.datasets is None, "transfer takes --source and --targets, not --datasets")
     kw = run_kwargs(args)
     rows = run_transfer(args.methods, args.source, args.targets, args.seeds, args.out,
                         method_overrides=parse_sets(args.set, "set"), split=args.split, **kw)
@@ -149,11 +170,16 @@ def transfer_main(argv=None):
         print(transfer_differences(rows, [("dpt", other) for other in labels if other != "dpt"]))
 
 
-def shots_main(argv=None):
+def shots_parser() -> argparse.ArgumentParser:
     ap = _parser("python -m dpt shots", __doc__)
-    ap.add_argument("--out", default="results/shots.json")
+    ap.add_argument("--out", default=None, help="results file (default: results/<profile>/shots.json)")
     add_run_arguments(ap, many_shots=True)
     ap.set_defaults(seeds=[1])
+    return ap
+
+
+def shots_main(argv=None):
+    ap = shots_parser()
     args = ap.parse_args(argv)
     kw = run_kwargs(args)
     rows = run_shots(args.methods, kw.pop("shots"), args.datasets, args.seeds, args.out,

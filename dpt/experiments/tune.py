@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import resolve_dataset_names
-from ..errors import BadInput
-from ..files import write_json_atomic
+from ..errors import BadInput, Parser
+from ..files import locked, write_json_atomic
 from ..methods import MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
 from .profiles import resolve_profile
-from .store import ResultsStore, locked
+from .store import ResultsStore
 from .summary import format_table, summarise
 
 
@@ -111,8 +111,11 @@ def earlier_choices(out: Path, header: dict) -> dict:
         return {}
     try:
         old = json.loads(out.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BadInput(f"{out} is not a readable tuning file ({e}); pass another --out") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{out} is not a readable tuning file ({type(e).__name__}); pass another --out") from None
+    if not isinstance(old, dict) or old.get("format") != "dpt-tuning" or not isinstance(old.get("methods", {}), dict):
+        raise BadInput(f"{out} is not a dpt tuning file (python -m dpt tune writes those); pass another --out, dpt "
+                       "never overwrites a file it did not write")
     differ = [k for k in header if k != "version" and old.get(k) != header[k]]
     if differ:
         raise BadInput(f"{out} holds choices searched with other {', '.join(differ)}; pass another --out")
@@ -139,24 +142,37 @@ def test_tuned(tuning: dict, datasets, seeds, out, *, train_overrides=None, **kw
     return rows
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m dpt tune", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=list(KNOBS))
+def parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt tune", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=list(KNOBS), choices=list(KNOBS), metavar="METHOD",
+                    help=f"methods whose knob to search: {', '.join(KNOBS)}")
     ap.add_argument("--split", default="val", help="must be val: the search never reads test")
-    ap.add_argument("--out", default="results/tuning.json", help="the choices and their val evidence")
-    ap.add_argument("--runs", default="results/tuning_runs.json", help="results file for the val runs")
+    ap.add_argument("--out", default=None, help="the choices and their val evidence (default: "
+                                                "results/<profile>/tuning.json)")
+    ap.add_argument("--runs", default=None, help="results file for the val runs (default: "
+                                                 "results/<profile>/tuning_runs.json)")
     ap.add_argument("--test-out", default=None, help="then run each method once on test with its choice, here")
     add_run_arguments(ap)
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     check_split_and_methods(args.split, args.methods)
-    out = Path(args.out)
+    kwargs = run_kwargs(args)
+    profile = resolve_profile(kwargs.pop("profile"), kwargs.pop("backbone_name"), kwargs.pop("pretrained"),
+                              kwargs.pop("device"), kwargs.pop("augment"), kwargs.pop("views"))
+    out = Path(args.out) if args.out else profile.results_file("tuning")
+    args.runs = args.runs or str(profile.results_file("tuning_runs"))
+    files = [Path(p).expanduser().resolve() for p in (out, args.runs, args.test_out) if p]
+    if len(set(files)) < len(files):
+        raise BadInput("--out, --runs and --test-out must be three different files (the choices, the val runs and "
+                       "the test runs)")
     ResultsStore(args.runs)  # refuse an unusable runs file before any work
     if args.test_out:
         ResultsStore(args.test_out)
-    kwargs = run_kwargs(args)
-    profile = resolve_profile(kwargs.pop("profile"), kwargs.pop("backbone_name"), kwargs.pop("pretrained"),
-                              kwargs.pop("device"))
     datasets = resolve_dataset_names(args.datasets or profile.datasets)
     train = kwargs.pop("train_overrides")
     header = {"format": "dpt-tuning", "version": 2, "split": "val", "profile": profile.name,

@@ -52,6 +52,17 @@ class PromptMethod(nn.Module):
         """Turn the loss into gradients (the trainer then steps). `scale`: the AMP loss scale."""
         (loss if scale == 1.0 else loss * scale).backward()
 
+    def begin_training(self, data) -> None:
+        """Called by the trainer before its first epoch with the training set (dpt.inputs; `training_batches` reads
+        it): what a method derives from its training shots (dpt's adaptive anchor). Only training data comes here."""
+
+    def end_training(self, data) -> None:
+        """Called by the trainer after its last epoch with the same training set (dpt's inference weight)."""
+
+    @classmethod
+    def check_run(cls, cfg: MethodConfig, train) -> None:
+        """Refuse (before any work) a method config that cannot work with this training config (a TrainConfig)."""
+
     def end_epoch(self, epoch: int, epochs: int) -> None:
         """Called by the trainer after each epoch (0-based), before its checkpoint (PromptSRC's aggregation)."""
 
@@ -62,6 +73,13 @@ class PromptMethod(nn.Module):
     def critic_parameters(self) -> list[nn.Parameter]:
         """Parameters trained by their own optimiser (an MI critic), not by the prompt's SGD."""
         return []
+
+
+def training_batches(data, batch_size: int = 512):
+    """(inputs, labels) of every sample of a training set, in order, as epoch 0 shows them."""
+    order = torch.arange(len(data.labels))
+    for s, x in enumerate(data.batches(0, order, batch_size)):
+        yield x, data.labels[s * batch_size:(s + 1) * batch_size]
 
 
 def ensembled(soft: torch.Tensor, hand: torch.Tensor, weight: float) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import check, from_dict
+from ..config import check, check_numbers, from_dict
 from ..mi import CRITICS, OBJECTIVES
 
 
@@ -29,6 +29,13 @@ class MethodConfig:
     mixup_in_mi: bool = True  # mixed samples also enter the MI term as extra pairs
     critic_lr: float = 1e-3  # the MI critic's own Adam (constant lr), separate from the prompt's SGD
     ensemble: float = 0.0  # inference: weight of the hand-crafted logits (0 = soft view only)
+    # dpt's exploration, adaptive anchor and inference ensemble (issue 24; each an ablation)
+    mi_visual: str = "none"  # MI between class-wise mixed image features and "soft" (or the "fused") text view
+    mi_visual_weight: float = 0.0  # its weight
+    anchor: str = "fixed"  # the pull to the hand-crafted view per class: "fixed", or from that view's "accuracy" or
+    #                        "confidence" on the training shots (classes it gets wrong are pulled less)
+    ensemble_from: str = "fixed"  # inference weight of the hand-crafted view: `ensemble`, or "shots": its share of
+    #                               the two views' accuracies on the training shots
     # vision-language prompts (IVLP, MaPLe, PromptSRC; muzairkhattak's reference configs)
     prompt_depth: int | None = None  # layers with prompts in each tower; None: 3/4 of them (9 of ViT-B/16's 12)
     n_ctx_vision: int = 4  # IVLP / PromptSRC vision prompt tokens (their text prompt has n_ctx)
@@ -39,6 +46,9 @@ class MethodConfig:
     gpa_std: float = 1.0
 
     def __post_init__(self):
+        check_numbers(self, "method")
+        check(self.ctx_init is None or bool(self.ctx_init.strip()), "ctx_init must be words (e.g. 'a photo of a') "
+              "or null for random context vectors, not an empty string")
         check(self.n_ctx >= 1, f"n_ctx must be at least 1, got {self.n_ctx}")
         check(self.class_position in ("end", "middle", "front"),
               f"class_position must be end, middle or front, got {self.class_position!r}")
@@ -48,6 +58,13 @@ class MethodConfig:
         check(min(self.kg_weight, self.mi_weight, self.critic_lr) >= 0 and self.mixup_alpha > 0,
               "kg_weight, mi_weight and critic_lr must be >= 0 and mixup_alpha > 0")
         check(0 <= self.ensemble <= 1, f"ensemble must be in [0, 1], got {self.ensemble}")
+        check(self.mi_visual in ("none", "soft", "fused"), f"mi_visual must be none, soft or fused, got {self.mi_visual!r}")
+        check(self.mi_visual_weight >= 0, f"mi_visual_weight must be >= 0, got {self.mi_visual_weight}")
+        check(self.anchor in ("fixed", "accuracy", "confidence"),
+              f"anchor must be fixed, accuracy or confidence, got {self.anchor!r}")
+        check(self.anchor == "fixed" or self.mi_estimator == "infonce",
+              f"anchor={self.anchor} weights InfoNCE's pairs; it needs mi_estimator=infonce, not {self.mi_estimator}")
+        check(self.ensemble_from in ("fixed", "shots"), f"ensemble_from must be fixed or shots, got {self.ensemble_from!r}")
         check(self.prograd_lambda >= 0 and self.prograd_t > 0, "prograd_lambda must be >= 0 and prograd_t > 0")
         check(self.meta_hidden_ratio >= 1 and self.critic_hidden >= 1, "hidden sizes must be positive")
         check(self.prompt_depth is None or self.prompt_depth >= 1, f"prompt_depth must be >= 1, got {self.prompt_depth}")

@@ -120,6 +120,12 @@ class PromptSRC(IVLP):
         for name, p in self.named_parameters():  # the running Gaussian-weighted average (saved in checkpoints)
             self.register_buffer(self._gpa_name(name), torch.zeros_like(p))
 
+    @classmethod
+    def check_run(cls, cfg, train) -> None:
+        check(1 <= cfg.gpa_mean <= train.epochs,
+              f"gpa_mean={cfg.gpa_mean:g} lies outside the run's epochs 1..{train.epochs}: PromptSRC averages the prompts "
+              f"of epochs around gpa_mean; pick one within them (the reference: 15 of 20)")
+
     @staticmethod
     def _gpa_name(param: str) -> str:
         return "gpa_" + param.replace(".", "_")

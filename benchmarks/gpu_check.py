@@ -1,0 +1,135 @@
+"""The real path's cost on a GPU, with nothing downloaded: a random-initialised ViT-B-16 on synthetic 224 px
+images at ImageNet's scale (1,000 classes on the text side, a few thousand images on the image side).
+
+    bash benchmarks/gpu_check.sh                    # on a CUDA machine: results/speed_gpu.json, under 8 minutes
+    python benchmarks/gpu_check.py --small --device cpu --out /tmp/speed_gpu.json   # the same script, tiny
+
+For each method, the ms per training step at its reference batch size (recipes.json) under dpt's default
+precision, and the peak GPU memory of those steps; for the image encoder, images per second of feature
+encoding. The weights are random, so the numbers are costs, not accuracies.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.backbones import load_backbone  # noqa: E402
+from dpt.experiments.profiles import get_profile  # noqa: E402
+from dpt.methods import MethodConfig, build_method  # noqa: E402
+from dpt.trainer import _autocast, build_critic_optimizer, build_optimizer  # noqa: E402
+
+METHODS = ("coop", "cocoop", "kgcoop", "dpt", "ivlp", "maple", "promptsrc")
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_reset(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_mb(device) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+
+
+def time_steps(method, x, y, steps: int, device) -> float:
+    """Seconds per training step (forward, backward, optimiser) of `method` on batch (x, y), after a warm-up."""
+    cfg = get_profile("real").train_config(method.name, 1)
+    opt, critic = build_optimizer(method, cfg), build_critic_optimizer(method)
+    autocast, scaled = _autocast(device, cfg.precision)
+    scaler = torch.amp.GradScaler("cuda") if scaled else None
+
+    def step():
+        with autocast:
+            loss, terms = method.loss(x, y)
+        for o in (opt, critic):
+            if o is not None:
+                o.zero_grad(set_to_none=True)
+        method.backward(loss, terms, scaler.get_scale() if scaler else 1.0)
+        for o in (opt, critic):
+            if o is not None:
+                (scaler.step(o) if scaler else o.step())
+        if scaler:
+            scaler.update()
+    step()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--classes", type=int, default=1000)
+    ap.add_argument("--images", type=int, default=4096, help="images encoded for the throughput figure")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--small", action="store_true", help="10 classes, 16 images, 1 step (a check of the script)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--out", default="results/speed_gpu.json")
+    args = ap.parse_args(argv)
+    if args.small:
+        args.classes, args.images, args.steps = 10, 16, 1
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("no CUDA GPU here: run on a GPU machine, or pass --device cpu --small to check the script")
+    torch.manual_seed(0)
+    t_start = time.perf_counter()
+    backbone = load_backbone("ViT-B-16", pretrained=None, device=args.device)
+    out = {"backbone": "ViT-B-16 (random weights)", "device": str(device), "classes": args.classes,
+           "machine": {"gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+                       "platform": platform.platform(), "torch": torch.__version__}, "methods": {}}
+    images = torch.randn(args.images, 3, 224, 224)
+    batch = 256 if device.type == "cuda" else 8
+    peak_reset(device)
+    backbone.encode_images(images[:batch].to(device))
+    sync(device)
+    t0 = time.perf_counter()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        for s in range(0, len(images), batch):
+            backbone.encode_images(images[s:s + batch].to(device, non_blocking=True))
+    sync(device)
+    out["encode"] = {"images_per_sec": len(images) / (time.perf_counter() - t0), "batch": batch,
+                     "peak_mem_mb": peak_mb(device)}
+    print(f"feature encoding: {out['encode']['images_per_sec']:.0f} images/s (batch {batch})", flush=True)
+    names = [f"class {i}" for i in range(args.classes)]
+    for name in args.methods:
+        cfg = get_profile("real").train_config(name, 1)
+        torch.manual_seed(0)
+        peak_reset(device)
+        method = build_method(name, backbone, names, "a photo of a {}.", MethodConfig())
+        bs = cfg.batch_size
+        x = (torch.randn(bs, 3, 224, 224, device=device) if method.encodes_images
+             else F.normalize(torch.randn(bs, backbone.embed_dim, device=device), dim=-1))
+        y = torch.randint(0, args.classes, (bs,), device=device)
+        sec = time_steps(method, x, y, args.steps, device)
+        out["methods"][name] = {"ms_per_step": 1000 * sec, "batch_size": bs, "peak_mem_mb": peak_mb(device),
+                                "steps_timed": args.steps}
+        print(f"{name:<10} {1000 * sec:9.1f} ms/step (batch {bs})  peak "
+              f"{out['methods'][name]['peak_mem_mb'] or 0:8.0f} MB", flush=True)
+        del method
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    out["minutes"] = (time.perf_counter() - t_start) / 60
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"written to {args.out} in {out['minutes']:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`python -m dpt data`: which benchmark datasets are where dpt looks for them, before a real run needs them.
+
+    python -m dpt data --data-root ~/data                 # the 11 benchmarks and ImageNet's 4 variants
+    python -m dpt data --data-root ~/data --datasets DTD EuroSAT
+
+For every dataset: found (classes, images per split, and how many listed image files are missing) or missing
+(the exact paths looked at, and where to get it). Exit status 1 when any requested dataset is missing or
+incomplete, so a script can check before it starts a run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..data import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
+from ..data.benchmarks import SOURCES, load_benchmark
+from ..data.dataset import file_stamp
+from ..errors import BadInput, DptError, MissingData, Parser
+
+
+def check_dataset(name: str, root: Path, files: bool = True) -> tuple[bool, str]:
+    """(ok, one line about it)."""
+    try:
+        ds = load_benchmark(name, root)
+    except MissingData as e:
+        return False, f"{name:<15} MISSING  {e}"
+    except DptError as e:
+        return False, f"{name:<15} BROKEN   {e}"
+    sizes = "  ".join(f"{s} {len(ds.split(s)):>7}" for s in ("train", "val", "test"))
+    line = f"{name:<15} found    {ds.num_classes:>5} classes  {sizes}"
+    if files:
+        missing = []
+        for split in ("train", "val", "test"):
+            for it in ds.split(split):
+                try:
+                    file_stamp(it.source)
+                except MissingData:
+                    missing.append(it.source)
+        if missing:
+            return False, f"{line}  but {len(missing)} listed image(s) missing, e.g. {missing[0]}"
+    return True, line
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt data", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", default=os.environ.get("DPT_DATA"),
+                    help="the folder that holds CoOp's dataset folders (default: $DPT_DATA)")
+    ap.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
+                    help="benchmark names or 'benchmarks' / 'imagenet-variants' (default: all of them)")
+    ap.add_argument("--no-files", action="store_true", help="do not check that every listed image file exists")
+    return ap
+
+
+def main(argv=None) -> None:
+    ap = parser()
+    args = ap.parse_args(argv)
+    if not args.data_root:
+        raise BadInput("give the data root: --data-root DIR (or set DPT_DATA), the folder that holds CoOp's dataset "
+                       "folders (oxford_pets/, dtd/, ...)")
+    root = Path(args.data_root).expanduser()
+    if not root.is_dir():
+        raise BadInput(f"--data-root {root} is not a folder")
+    names = resolve_dataset_names(args.datasets or [*BENCHMARKS, *IMAGENET_VARIANTS])
+    real = [n for n in names if n in BENCHMARKS or n in IMAGENET_VARIANTS]
+    if len(real) < len(names):
+        raise BadInput(f"{', '.join(n for n in names if n not in real)}: not a benchmark dataset (the miniature's "
+                       "datasets are generated, never on disk)")
+    results = [check_dataset(n, root, not args.no_files) for n in real]
+    for ok, line in results:
+        print(line)
+    bad = [n for n, (ok, _) in zip(real, results) if not ok]
+    if bad:
+        print(f"\n{len(bad)} of {len(real)} missing or incomplete: {', '.join(bad)}. Where to get them:")
+        for n in bad:
+            print(f"  {n:<15} {SOURCES[n]}")
+        sys.exit(1)
+    print(f"\nall {len(real)} datasets found under {root}")

@@ -1,0 +1,157 @@
+"""`python -m dpt evaluate` and `python -m dpt predict`: use a learned prompt without training it again.
+
+    python -m dpt base2novel --methods dpt --datasets mini_toys --save-prompts prompts/     # one file per run
+    python -m dpt evaluate --prompts prompts/dpt-mini_toys-seed1-*.pt --datasets mini_toys mini_paints
+    python -m dpt predict --prompts prompts/dpt-mini_toys-seed1-*.pt my_images/ --top-k 3
+    python -m dpt predict --prompts prompts/coop-....pt --export-head head.pt              # for plain open_clip
+
+evaluate scores a prompt on each dataset: on the dataset it was trained on, base and novel as the training run
+did (the same numbers); on any other, all of its classes, each written with that dataset's template. Rows go to
+--out (default results/<profile>/evaluate.json) under the same identity rules as training runs: a prompt
+evaluated again on the same data is reused, and each row names the prompt file and its checksum.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from ..data import load_dataset, resolve_dataset_names
+from ..errors import BadInput, Parser
+from ..evaluate import base_novel_scores, percent, score_images
+from ..inputs import evaluation_sets
+from ..saved import load_prompts, read_prompt_file
+from .bootstrap import pack, row_intervals
+from .identity import IDENTITY_VERSION, data_fingerprint, provenance, run_id
+from .options import check_device
+from .profiles import profile_for_backbone
+from .store import ResultsStore
+
+
+def prompt_checksum(doc: dict) -> str:
+    """sha256 of a prompt file's method and parameters: what an evaluate row's identity records of its prompt."""
+    h = hashlib.sha256(doc["method"].encode())
+    for k, v in sorted(doc["state"].items()):
+        h.update(k.encode())
+        h.update(v.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def evaluate_prompt(saved, dataset, split: str, cache_dir=None, progress: bool = True) -> tuple[dict, dict]:
+    """(row fields, per-image hits) of a saved prompt on `dataset`: base/novel if it is the dataset the prompt was
+    trained on (base classes), else every class of `dataset`."""
+    doc = saved.doc
+    trained = (doc.get("identity") or {}).get("dataset")
+    base_to_novel = trained == dataset.name and (doc.get("identity") or {}).get("classes", "base") == "base"
+    sets = evaluation_sets(saved.method.backbone, dataset, split, None if base_to_novel else {dataset.name: dataset},
+                           cache_dir, progress, saved.method.encodes_images)
+    hits = score_images(saved.method, sets)
+    if base_to_novel:
+        acc = {k: percent(v) for k, v in hits.items()}
+        return ({"dataset": dataset.name, **base_novel_scores(acc), "ci": row_intervals(hits),
+                 "correct": {h: pack(hits[h]) for h in ("base", "novel")}}, hits)
+    return ({"source": trained, "target": dataset.name, "accuracy": round(percent(hits[dataset.name]), 2),
+             "correct": pack(hits[dataset.name])}, hits)
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt evaluate", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prompts", nargs="+", required=True, metavar="FILE", help="prompt files (--save-prompts)")
+    ap.add_argument("--datasets", nargs="+", required=True, help="datasets or aliases to score on")
+    ap.add_argument("--split", default="test", choices=["val", "test"])
+    ap.add_argument("--out", default=None, help="results file (default: results/<profile>/evaluate.json)")
+    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--data-root", default=os.environ.get("DPT_DATA"))
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def evaluate_main(argv=None) -> None:
+    ap = evaluate_parser()
+    args = ap.parse_args(argv)
+    check_device(args.device)
+    docs = [(Path(p), read_prompt_file(p)) for p in args.prompts]  # every file readable before any work
+    names = resolve_dataset_names(args.datasets)
+    datasets = {n: load_dataset(n, root=args.data_root) for n in names}
+    backbones = {d["backbone"] for _, d in docs}
+    if len(backbones) > 1:
+        raise BadInput(f"these prompts were trained on {', '.join(sorted(backbones))}: evaluate one backbone at a time")
+    out = args.out or profile_for_backbone(backbones.pop()).results_file("evaluate")
+    store = ResultsStore(out)
+    stored = {r["run_id"]: r for r in store.rows()}
+    loaded = {}
+    for path, doc in docs:
+        saved = loaded.get(doc["backbone"])
+        saved = load_prompts(path, backbone=saved.method.backbone if saved else None, pretrained=args.pretrained,
+                             device=args.device)
+        loaded[doc["backbone"]] = saved
+        for name, ds in datasets.items():
+            identity = {"version": IDENTITY_VERSION, "kind": "evaluate", "prompt": prompt_checksum(doc),
+                        "trained": doc.get("identity"), "dataset": name, "data": data_fingerprint(ds, (args.split,)),
+                        "split": args.split, "backbone": doc["backbone"], "weights": doc["weights"],
+                        "device": args.device.split(":")[0]}
+            rid = run_id(identity)
+            if rid in stored:
+                row = stored[rid]
+            else:
+                fields, _ = evaluate_prompt(saved, ds, args.split, args.cache_dir, not args.no_progress)
+                seed = (doc.get("identity") or {}).get("seed", 0)
+                row = {"label": doc["method"], "method": doc["method"], "seed": seed, "split": args.split, **fields,
+                       "prompt_file": path.name, "run_id": rid, "identity": identity, "provenance": provenance()}
+                store.add(row)
+            print(f"{path.name}: {name} " + (f"base {row['base']:.2f}  novel {row['novel']:.2f}  HM {row['hm']:.2f}"
+                                             if "base" in row else f"accuracy {row['accuracy']:.2f}"))
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="python -m dpt predict", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("images", nargs="*", metavar="IMAGE_OR_FOLDER", help="image files or folders of images")
+    ap.add_argument("--prompts", required=True, metavar="FILE", help="a prompt file (--save-prompts)")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--classes", nargs="+", default=None, metavar="NAME",
+                    help="classify among these class names instead of the ones the prompt was trained on")
+    ap.add_argument("--template", default=None, help="with --classes: the hand-crafted template ('a photo of a {}.')")
+    ap.add_argument("--export-head", default=None, metavar="FILE",
+                    help="write the class text features [C, D] for plain open_clip (text-only methods)")
+    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true", help="print one JSON line per image")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def predict_main(argv=None) -> None:
+    ap = predict_parser()
+    args = ap.parse_args(argv)
+    check_device(args.device)
+    if not args.images and not args.export_head:
+        raise BadInput("give images or folders to classify (or --export-head FILE)")
+    if args.top_k < 1:
+        raise BadInput(f"--top-k must be at least 1, got {args.top_k}")
+    if args.template is not None and args.classes is None:
+        raise BadInput("--template goes with --classes (the prompt's own classes keep their template)")
+    for p in args.images:
+        if not Path(p).expanduser().exists():
+            raise BadInput(f"{p} does not exist; give an image file or a folder of images")
+    if args.export_head and Path(args.export_head).expanduser().is_dir():
+        raise BadInput(f"--export-head {args.export_head} is a folder; give a file name such as head.pt")
+    saved = load_prompts(args.prompts, pretrained=args.pretrained, device=args.device)
+    saved.with_classes(args.classes, args.template)
+    if args.export_head:
+        print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head)}")
+    if args.images:
+        for name, top in saved.predict(args.images, args.top_k, progress=not args.no_progress):
+            if args.json:
+                print(json.dumps({"image": name, "top": [{"class": c, "p": round(p, 4)} for c, p in top]}))
+            else:
+                print(f"{name}: " + ", ".join(f"{c} {p:.3f}" for c, p in top))
+        sys.stdout.flush()

@@ -1,0 +1,204 @@
+"""Learned prompts as files of their own: save one, load it in a fresh process, score it, classify images with
+it, or export its class text features for plain open_clip.
+
+    save_prompts(method, "coop.pt")                     # after training (python -m dpt ... --save-prompts DIR)
+    saved = load_prompts("coop.pt")                     # the backbone it was trained with, checked by fingerprint
+    saved.predict("my_images/", top_k=3)                # [(path, [(class, probability), ...]), ...]
+    saved.export_head("head.pt")                        # text-only methods: [C, D] class features for open_clip
+
+A prompt file holds the method's learned parameters (prompt vectors, CoCoOp's meta-net, the visual prompts of
+IVLP / MaPLe / PromptSRC, dpt's MI critic), its config, the class names and template it was trained for, and the
+backbone's name and weights fingerprint: a prompt is refused on other weights, where its vectors mean nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .backbones import Backbone, load_backbone, weights_fingerprint
+from .errors import BadInput
+from .files import atomic_save
+from .methods import METHODS, MethodConfig, PromptMethod, build_method
+
+FORMAT, VERSION = "dpt-prompt", 1
+HEAD_FORMAT = "dpt-head"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def prompt_payload(method: PromptMethod, identity: dict | None = None) -> dict:
+    """What a prompt file holds (a plain dict of tensors and JSON-able values)."""
+    backbone = method.backbone
+    return {"format": FORMAT, "version": VERSION, "method": method.name, "method_config": asdict(method.cfg),
+            "classnames": list(method.classnames), "template": method.template,
+            "state": {k: v.detach().cpu().clone() for k, v in method.state_dict().items()},
+            "backbone": backbone.name, "weights": weights_fingerprint(backbone), "identity": identity}
+
+
+def save_prompts(method: PromptMethod, path: str | Path, identity: dict | None = None) -> Path:
+    """Write `method`'s learned prompt to `path` atomically (identity: the run's, when a grid trained it)."""
+    if not method.learns:
+        raise BadInput(f"{method.name} learns no prompt: there is nothing to save")
+    path = Path(path).expanduser()
+    atomic_save(prompt_payload(method, identity), path)
+    return path
+
+
+def read_prompt_file(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise BadInput(f"prompt file {path} does not exist; write one with --save-prompts DIR (or save_prompts)")
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise BadInput(f"{path} is not a dpt prompt file ({type(e).__name__}); write one with --save-prompts") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise BadInput(f"{path} is not a dpt prompt file; write one with --save-prompts DIR (or save_prompts)")
+    if doc.get("version") != VERSION:
+        raise BadInput(f"{path} is a version {doc.get('version')} prompt file, this dpt reads version {VERSION}")
+    if doc["method"] not in METHODS:
+        raise BadInput(f"{path} holds a {doc['method']!r} prompt, a method this dpt does not have")
+    return doc
+
+
+@dataclass
+class SavedPrompt:
+    """A prompt loaded from its file onto a backbone with the same weights."""
+    method: PromptMethod
+    doc: dict
+    path: Path
+
+    @property
+    def classnames(self) -> list[str]:
+        return list(self.method.classnames)
+
+    def with_classes(self, classnames: Sequence[str] | None, template: str | None = None) -> "SavedPrompt":
+        """The same prompt pointed at other class names (refused for class-specific contexts, which belong to
+        the classes they were trained on)."""
+        if classnames is not None or template is not None:
+            self.method.set_classnames(list(classnames or self.method.classnames), template)
+        return self
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, C] class probabilities for preprocessed images [N, 3, H, W]."""
+        m = self.method
+        m.eval()
+        x = images.to(m.backbone.device)
+        if not m.encodes_images:
+            x = m.backbone.encode_images(x)
+        return m.logits(x).float().softmax(-1).cpu()
+
+    def predict(self, images, top_k: int = 5, batch_size: int = 64, progress: bool = True) -> list[tuple]:
+        """Top-k (class, probability) for each image: a tensor [N, 3, H, W] of preprocessed images, a PIL image, a
+        path, a folder (every image in it, sorted), or a list of those. Files that cannot be read as images are
+        named (a warning) and skipped; returns [(name, [(class, p), ...]), ...]."""
+        import warnings
+        from PIL import Image
+        if not isinstance(top_k, int) or top_k < 1:
+            raise BadInput(f"top_k must be a whole number of at least 1, got {top_k!r}")
+        k = min(top_k, len(self.method.classnames))
+        if isinstance(images, torch.Tensor):
+            probs = self.probabilities(images)
+            return [(str(i), self._top(p, k)) for i, p in enumerate(probs)]
+        sources = list(_expand(images))
+        if not sources:
+            raise BadInput(f"no images found in {images!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        out, batch, names = [], [], []
+        preprocess = self.method.backbone.preprocess
+        for src in tqdm(sources, desc="classifying", disable=not progress or len(sources) < 2, unit="img"):
+            name = getattr(src, "filename", None) or str(src)
+            try:
+                img = src if isinstance(src, Image.Image) else Image.open(src)
+                batch.append(preprocess(img.convert("RGB")))
+                names.append(name)
+            except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, unreadable
+                warnings.warn(f"skipping {name}: it cannot be read as an image ({type(e).__name__})", stacklevel=2)
+                continue
+            if len(batch) == batch_size:
+                out += self._flush(batch, names, k)
+                batch, names = [], []
+        if batch:
+            out += self._flush(batch, names, k)
+        return out
+
+    def _flush(self, batch, names, k):
+        probs = self.probabilities(torch.stack(batch))
+        return [(n, self._top(p, k)) for n, p in zip(names, probs)]
+
+    def _top(self, p: torch.Tensor, k: int) -> list[tuple[str, float]]:
+        values, idx = p.topk(k)
+        return [(self.method.classnames[int(i)], float(v)) for v, i in zip(values, idx)]
+
+    @torch.no_grad()
+    def export_head(self, path: str | Path) -> Path:
+        """The class text features [C, D] of a text-only method, for plain open_clip: logits are
+        model.logit_scale.exp() * normalize(model.encode_image(x)) @ head["features"].T."""
+        m = self.method
+        if m.encodes_images or m.text_per_image:
+            raise BadInput(f"{m.name}'s class features depend on the image (it prompts the image encoder or makes "
+                           "one prompt set per image): there is no fixed head to export; use predict instead")
+        path = Path(path).expanduser()
+        atomic_save({"format": HEAD_FORMAT, "version": 1, "features": m.text_features().float().cpu(),
+                     "classnames": list(m.classnames), "backbone": m.backbone.name,
+                     "weights": weights_fingerprint(m.backbone), "method": m.name,
+                     "logit_scale": float(m.logit_scale)}, path)
+        return path
+
+
+def _expand(images) -> Iterable:
+    from PIL import Image
+    items = images if isinstance(images, (list, tuple)) else [images]
+    for it in items:
+        if isinstance(it, Image.Image):
+            yield it
+            continue
+        p = Path(it).expanduser()
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.exists():
+            yield p
+        else:
+            raise BadInput(f"{p} does not exist; give an image file or a folder of images")
+
+
+def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained: str | None = "default",
+                 device: str = "cpu") -> SavedPrompt:
+    """A saved prompt on its backbone (loaded by name from the file, with `pretrained` weights, unless given); the
+    weights must have the fingerprint the prompt was trained with."""
+    path = Path(path).expanduser()
+    doc = read_prompt_file(path)
+    backbone = backbone or load_backbone(doc["backbone"], pretrained=pretrained, device=device)
+    if backbone.name != doc["backbone"]:
+        raise BadInput(f"{path} was trained on {doc['backbone']}, not {backbone.name}: load it on {doc['backbone']}")
+    got = weights_fingerprint(backbone)
+    if got != doc["weights"]:
+        raise BadInput(f"{path} was trained on {doc['backbone']} weights {doc['weights']}, these are {got}: a prompt "
+                       "means nothing on other weights; load the checkpoint it was trained with (--pretrained PATH)")
+    cfg = MethodConfig.from_dict(doc["method_config"])
+    method = build_method(doc["method"], backbone, doc["classnames"], doc["template"], cfg)
+    try:
+        method.load_state_dict(doc["state"])
+    except RuntimeError as e:
+        raise BadInput(f"{path}: its parameters do not fit a {doc['method']} prompt ({str(e).splitlines()[0][:120]})") from None
+    method.eval()
+    return SavedPrompt(method, doc, path)
+
+
+def load_head(path: str | Path) -> dict:
+    """An exported head: {"features" [C, D], "classnames", "backbone", "weights", "logit_scale", ...}."""
+    doc = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    if not isinstance(doc, dict) or doc.get("format") != HEAD_FORMAT:
+        raise BadInput(f"{path} is not a head exported by dpt (--export-head)")
+    return doc
+
+
+def head_logits(model, head: dict, images: torch.Tensor) -> torch.Tensor:
+    """Logits of plain open_clip `model` with an exported head (what the README shows, in one function)."""
+    with torch.no_grad():
+        feats = F.normalize(model.encode_image(images), dim=-1)
+        return head["logit_scale"] * feats @ head["features"].to(feats.dtype).T
