@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export DPT_CACHE ?= $(CURDIR)/.cache/dpt
 
-.PHONY: setup browser-deps course lab test benchmark tune clean
+.PHONY: setup browser-deps course lab test benchmark tune protocols criteria clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,15 +40,29 @@ browser-deps:
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env tests notebooks
 
-# The 3-seed miniature benchmark behind the README table.
+# The committed results, in the order they depend on each other (each command reuses every stored row, so a
+# rerun only trains what is missing; benchmarks/reuse_check.py checks that). Rows go to results/<profile>/.
+# 1. every method with its reference settings, on the three datasets and the control split
 benchmark: $(STAMP)
-	$(BIN)/python -m dpt base2novel --methods zeroshot coop cocoop kgcoop prograd ivlp maple promptsrc dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
+	$(BIN)/python -m dpt base2novel --methods zeroshot coop kgcoop dpt prograd cocoop ivlp maple promptsrc --datasets miniature miniature-control --seeds 1 2 3
 
-# The same six-value val search for every method's knob, each method once on test with its choice, and the
-# MI questions on test (issue 15).
+# 2. dpt's pre-registered search (val; the plan was committed before its rows), then the same six-value val search
+# for every method's knob, each method once on test with its choice (the held-out dataset too), the MI questions
 tune: $(STAMP)
-	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
-	$(BIN)/python -m dpt ablate --variants dpt no_mi mi_alignment critic_separable --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/mi_questions.json
+	$(BIN)/python -m dpt search --plan results/miniature-v1/dpt_search_plan.json
+	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --test-out results/miniature-v1/base2novel.json --test-datasets miniature miniature-control miniature-heldout
+	$(BIN)/python -m dpt ablate --variants dpt no_mi mi_alignment critic_separable --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
+	$(BIN)/python -m dpt base2novel --methods dpt_hand_ensemble --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
+
+# 3. the ablation on val, transfer and domains, few-shot curves
+protocols: $(STAMP)
+	$(BIN)/python -m dpt ablate --datasets miniature --seeds 1 2 3 --split val
+	$(BIN)/python -m dpt transfer --source mini_colours --targets mini_colours miniature-domains miniature --methods zeroshot coop kgcoop dpt --seeds 1 2 3
+	$(BIN)/python -m dpt shots --shots 1 2 4 8 16 --methods zeroshot coop kgcoop dpt --datasets miniature --seeds 1
+
+# 4. miniature v2 against the fidelity criteria (issue 23)
+criteria: $(STAMP)
+	$(BIN)/python benchmarks/miniature_criteria.py --profile miniature-v2
 
 clean:
 	rm -rf $(VENV) .cache

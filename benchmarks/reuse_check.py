@@ -1,4 +1,4 @@
-"""Rerun every committed results command with training and image encoding disabled: each must reuse every
+"""Rerun every committed results command (the Makefile's benchmark, tune and protocols targets) with training and image encoding disabled: each must reuse every
 stored row, and every results file must stay byte for byte what is committed.
 
     python benchmarks/reuse_check.py            # from the repository root
@@ -19,16 +19,20 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = """
-base2novel --methods zeroshot coop cocoop kgcoop prograd ivlp maple promptsrc dpt --datasets miniature --seeds 1 2 3 --out results/base2novel.json
-base2novel --methods zeroshot coop cocoop kgcoop prograd ivlp maple promptsrc dpt --datasets miniature-control --seeds 1 2 3 --out results/base2novel.json
-tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
-ablate --variants dpt no_mi mi_alignment critic_separable --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/mi_questions.json
-base2novel --methods dpt_hand_ensemble --datasets miniature --seeds 1 2 3 --out results/mi_questions.json
-ablate --datasets miniature --seeds 1 2 3 --split val --out results/ablation.json
-transfer --source mini_colours --targets mini_colours miniature-domains miniature --methods zeroshot coop kgcoop dpt --seeds 1 2 3 --out results/transfer.json
-shots --shots 1 2 4 8 16 --methods zeroshot coop kgcoop dpt --datasets miniature --seeds 1 --out results/shots.json
-"""
+
+
+def commands() -> list[str]:
+    """The results commands of the Makefile's results targets (`python -m dpt ...` lines), in order."""
+    out, target = [], None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line and not line[0].isspace() and ":" in line:
+            target = line.split(":")[0]
+        elif target in RESULT_TARGETS and line.strip().startswith("$(BIN)/python -m dpt "):
+            out.append(line.strip().removeprefix("$(BIN)/python -m dpt "))
+    return out
+
+
+RESULT_TARGETS = ("benchmark", "tune", "protocols")
 # Runs inside the child: the training and encoding entry points refuse, then the command line runs.
 CHILD = """
 import sys
@@ -46,7 +50,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "results", Path(tmp) / "results")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DPT_CACHE": str(Path(tmp) / "cache")}
-        for line in filter(None, map(str.strip, COMMANDS.splitlines())):
+        for line in commands():
             out = subprocess.run([sys.executable, "-c", CHILD, *shlex.split(line), "--no-progress"], cwd=tmp,
                                  env=env, capture_output=True, text=True)
             reused = [l for l in out.stdout.splitlines() if l.startswith("reusing")]
@@ -55,8 +59,8 @@ def main() -> int:
                 print(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.stdout[-500:])
                 return 1
             print(f"     {sum(int(l.split()[1]) for l in reused)} stored run(s) reused")
-        changed = [p.name for p in sorted((ROOT / "results").glob("*.json"))
-                   if not filecmp.cmp(p, Path(tmp) / "results" / p.name, shallow=False)]
+        changed = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "results").rglob("*.json"))
+                   if not filecmp.cmp(p, Path(tmp) / p.relative_to(ROOT), shallow=False)]
         print("every results file unchanged" if not changed else f"CHANGED: {', '.join(changed)}")
         return 1 if changed else 0
 

@@ -315,6 +315,8 @@ CASES = [  # (id, command line (after `python -m dpt`, or `pretrain ...` for pyt
      "is not a dpt tuning file"),
     ("tune-out-is-runs", ["tune", "--methods", "coop", "--out", "same.json", "--runs", "same.json", *QUICK[:-1]],
      "must be three different files"),
+    ("tune-test-datasets-without-test-out", ["tune", "--methods", "coop", "--test-datasets", "mini_grainy", *QUICK[:-1]],
+     "--test-datasets needs --test-out"),
     ("tune-reads-test", ["tune", "--methods", "coop", "--datasets", "mini_toys", "--split", "test"],
      "tuning reads the val split only"),
     ("info-unknown-option", ["info", "--verbose"], "unrecognized arguments: --verbose"),

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .world import BACKGROUNDS, COLOURS, POSITIONS, SHADES, STYLES, _polygons, _STYLE_PHRASES, _STYLE_SUFFIX, _article
+from .world import (BACKGROUNDS, COLOURS, POSITIONS, SHADES, STYLES, _polygons, _STYLE_PHRASES, _STYLE_SUFFIX, _article,
+                    paint_scene)
 
 IMAGE_SIZE = 48
-_SUPER = 2  # render at 2x, then downsample
 
 
 def _ellipse(cx, cy, rx, ry, a0=0.0, a1=360.0, n=28) -> list[tuple[float, float]]:
@@ -227,28 +227,10 @@ def _draw(draw: ImageDraw.ImageDraw, thing: Thing, canvas: int, outline: int | N
 
 def render_objects(scene: ObjectScene, size: int = IMAGE_SIZE) -> Image.Image:
     """Render an object scene to an RGB image of `size` x `size` pixels (deterministic)."""
-    canvas = size * _SUPER
-    rng = np.random.default_rng(scene.noise_seed)
-    if scene.background == "noisy":
-        base = rng.integers(40, 200, size=3)
-        arr = np.clip(base + rng.normal(0, 35, size=(canvas // 8, canvas // 8, 3)), 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr).resize((canvas, canvas), Image.BILINEAR)
-        bg = tuple(int(v) for v in base)
-    else:
-        bg = BACKGROUNDS[scene.background]
-        img = Image.new("RGB", (canvas, canvas), bg)
-    draw = ImageDraw.Draw(img)
-    outline = max(2, canvas // 40) if scene.style == "sketch" else None
-    for thing in (*scene.distractors, scene.main):
-        _draw(draw, thing, canvas, outline, bg)
-    if scene.style == "pixel":
-        img = img.resize((size // 3, size // 3), Image.BOX).resize((size, size), Image.NEAREST)
-    else:
-        img = img.resize((size, size), Image.LANCZOS)
-    if scene.noise > 0:
-        arr = np.asarray(img, dtype=np.float32) + rng.normal(0, scene.noise, size=(size, size, 3))
-        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    return img
+    def draw_things(draw, canvas, outline, bg):
+        for thing in (*scene.distractors, scene.main):
+            _draw(draw, thing, canvas, outline, bg)
+    return paint_scene(scene, size, draw_things, pixel=3)
 
 
 @dataclass

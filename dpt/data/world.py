@@ -219,8 +219,10 @@ def _draw_object(draw: ImageDraw.ImageDraw, obj: WorldObject, canvas: int, fill,
                 draw.polygon(pts, outline=fill, width=w)
 
 
-def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
-    """Render a scene to an RGB PIL image of `size` x `size` pixels (deterministic)."""
+def paint_scene(scene, size: int, draw_things, pixel: int) -> Image.Image:
+    """The steps every ShapeWorld picture shares: its background at `_SUPER` x resolution, the objects
+    (`draw_things(draw, canvas, outline width or None, background colour)`), then down-sampling (pixel art:
+    blocks of `pixel` pixels) and sensor noise. Deterministic in `scene.noise_seed`."""
     canvas = size * _SUPER
     rng = np.random.default_rng(scene.noise_seed)
     if scene.background == "noisy":
@@ -231,18 +233,23 @@ def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
     else:
         bg = BACKGROUNDS[scene.background]
         img = Image.new("RGB", (canvas, canvas), bg)
-    draw = ImageDraw.Draw(img)
-    width = max(2, canvas // 40) if scene.style == "sketch" else None
-    for obj in (*scene.distractors, scene.main):
-        _draw_object(draw, obj, canvas, obj.rgb, width, bg)
+    draw_things(ImageDraw.Draw(img), canvas, max(2, canvas // 40) if scene.style == "sketch" else None, bg)
     if scene.style == "pixel":
-        img = img.resize((size // 4, size // 4), Image.BOX).resize((size, size), Image.NEAREST)
+        img = img.resize((size // pixel, size // pixel), Image.BOX).resize((size, size), Image.NEAREST)
     else:
         img = img.resize((size, size), Image.LANCZOS)
     if scene.noise > 0:
         arr = np.asarray(img, dtype=np.float32) + rng.normal(0, scene.noise, size=(size, size, 3))
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
     return img
+
+
+def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
+    """Render a scene to an RGB PIL image of `size` x `size` pixels (deterministic)."""
+    def draw_things(draw, canvas, width, bg):
+        for obj in (*scene.distractors, scene.main):
+            _draw_object(draw, obj, canvas, obj.rgb, width, bg)
+    return paint_scene(scene, size, draw_things, pixel=4)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,10 +9,19 @@ matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-# One colour per method, the same in every figure (seaborn's colorblind palette).
+# One colour per method, the same in every figure: matplotlib's tab10, ten hues no two of which are close
+# (the CoOp family's blue and cyan, dpt alone in red).
 METHOD_ORDER = ("zeroshot", "coop", "coop_ensemble", "cocoop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc", "dpt")
-METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#949494", "#0173b2", "#de8f05", "#56b4e9", "#029e73", "#cc78bc", "#ca9161",
-                                         "#fbafe4", "#ece133", "#d55e00")))
+METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#7f7f7f", "#1f77b4", "#17becf", "#9467bd", "#2ca02c", "#bcbd22", "#8c564b",
+                                         "#e377c2", "#ff7f0e", "#d62728")))
+MARKERS = {"base": "o", "novel": "^"}  # base and novel told apart by marker wherever both are drawn
+
+
+def fit_axes(ax, xs, ys, pad: float = 3.0, top: float = 100.5):
+    """Axis limits that show every point with a margin (accuracies: never past 100)."""
+    xs, ys = list(xs), list(ys)
+    ax.set_xlim(min(xs) - pad, min(top, max(xs) + pad))
+    ax.set_ylim(min(ys) - pad, min(top, max(ys) + pad))
 
 
 def world_gallery(path: str | Path | None = "figures/world.png", per_dataset: int = 8, names=None,
@@ -50,7 +59,7 @@ def hm_isolines(ax, levels=(50, 60, 70, 80, 90)):
         n = h * b / (2 * b - h)
         ok = n <= 100
         ax.plot(b[ok], n[ok], color="0.8", lw=0.8, zorder=0)
-        ax.text(100, h * 100 / (200 - h), f"HM {h}", fontsize=7, color="0.5", va="bottom", ha="right", clip_on=True)
+        ax.text(100, h * 100 / (200 - h), f"HM {h}", fontsize=8, color="0.5", va="bottom", ha="right", clip_on=True)
 
 
 # The trade-off figure's rows: text-prompt methods, then the methods with prompts in both towers (dpt in
@@ -69,13 +78,13 @@ def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_sh
     panels = [*datasets, "average"]
     groups = [[m for m in g if m in tuning] for g in groups]
     groups = [g for g in groups if g]
-    fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.2 * len(panels), 4.2 * len(groups)),
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.4 * len(panels), 4.4 * len(groups)),
+                             squeeze=False)
     for group, row in zip(groups, axes):
         for ax, d in zip(row, panels):
             _tradeoff_panel(ax, d, {m: tuning[m] for m in group}, table, zero_shot)
         row[0].set_ylabel("novel accuracy (val, %)")
-        row[0].legend(fontsize=7, loc="lower left")
+        row[0].legend(fontsize=8, loc="best")
     fig.suptitle("Trade-off curves: each method's knob swept over the same six-value budget (ring: chosen on val HM)",
                  fontsize=10)
     fig.tight_layout()
@@ -84,16 +93,23 @@ def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_sh
 
 def _tradeoff_panel(ax, d, tuning, table, zero_shot):
     hm_isolines(ax)
+    xs, ys = [], []
     for method, choice in tuning.items():
         pts = [table[e["label"], d] for e in choice["val"] if (e["label"], d) in table]
         colour = METHOD_COLOURS.get(method, "k")
         knob = " & ".join([choice["knob"], *choice.get("tied", {})])
         ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
                 label=f"{method} ({knob})")
-        ax.annotate(f"{choice['val'][0]['value']:g}", (pts[0]["base"], pts[0]["novel"]), fontsize=6, color=colour)
-        ax.annotate(f"{choice['val'][-1]['value']:g}", (pts[-1]["base"], pts[-1]["novel"]), fontsize=6, color=colour)
+        xs += [p["base"] for p in pts]
+        ys += [p["novel"] for p in pts]
+        for p, value, off in ((pts[0], choice["val"][0]["value"], (-4, 5)), (pts[-1], choice["val"][-1]["value"], (4, -9))):
+            ax.annotate(f"{value:g}", (p["base"], p["novel"]), xytext=off, textcoords="offset points", fontsize=8,
+                        color=colour)
         best = next(table[e["label"], d] for e in choice["val"] if e["value"] == choice["chosen"])
         ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
     if zero_shot and d in zero_shot:
         ax.scatter(*zero_shot[d], marker="*", s=120, color=METHOD_COLOURS["zeroshot"], zorder=3, label="zeroshot")
-    ax.set(title=d, xlabel="base accuracy (val, %)", xlim=(45, 100), ylim=(40, 100))
+        xs.append(zero_shot[d][0]), ys.append(zero_shot[d][1])
+    ax.set(title=d, xlabel="base accuracy (val, %)")
+    if xs:
+        fit_axes(ax, xs, ys)

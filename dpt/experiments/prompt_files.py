@@ -66,12 +66,16 @@ def evaluate_parser() -> argparse.ArgumentParser:
     ap.add_argument("--datasets", nargs="+", required=True, help="datasets or aliases to score on")
     ap.add_argument("--split", default="test", choices=["val", "test"])
     ap.add_argument("--out", default=None, help="results file (default: results/<profile>/evaluate.json)")
-    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
-    ap.add_argument("--device", default="cpu")
+    _backbone_arguments(ap)
     ap.add_argument("--data-root", default=os.environ.get("DPT_DATA"))
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--no-progress", action="store_true")
     return ap
+
+
+def _backbone_arguments(ap) -> None:
+    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
+    ap.add_argument("--device", default="cpu")
 
 
 def evaluate_main(argv=None) -> None:
@@ -122,8 +126,7 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--template", default=None, help="with --classes: the hand-crafted template ('a photo of a {}.')")
     ap.add_argument("--export-head", default=None, metavar="FILE",
                     help="write the class text features [C, D] for plain open_clip (text-only methods)")
-    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
-    ap.add_argument("--device", default="cpu")
+    _backbone_arguments(ap)
     ap.add_argument("--json", action="store_true", help="print one JSON line per image")
     ap.add_argument("--no-progress", action="store_true")
     return ap

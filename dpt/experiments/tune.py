@@ -153,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--runs", default=None, help="results file for the val runs (default: "
                                                  "results/<profile>/tuning_runs.json)")
     ap.add_argument("--test-out", default=None, help="then run each method once on test with its choice, here")
+    ap.add_argument("--test-datasets", nargs="+", default=None, metavar="DATASET",
+                    help="datasets of that test run (default: the searched ones), e.g. miniature miniature-control "
+                         "miniature-heldout: a dataset no choice looked at")
     add_run_arguments(ap)
     return ap
 
@@ -170,6 +173,8 @@ def main(argv=None):
     if len(set(files)) < len(files):
         raise BadInput("--out, --runs and --test-out must be three different files (the choices, the val runs and "
                        "the test runs)")
+    if args.test_datasets and not args.test_out:
+        raise BadInput("--test-datasets needs --test-out (the file the test runs go to)")
     ResultsStore(args.runs)  # refuse an unusable runs file before any work
     if args.test_out:
         ResultsStore(args.test_out)
@@ -190,5 +195,6 @@ def main(argv=None):
     print(f"choices and evidence written to {out}" + (f" (kept: {', '.join(m for m in kept if m not in tuning)})"
                                                       if set(kept) - set(tuning) else ""))
     if args.test_out:
-        rows = test_tuned(tuning, datasets, args.seeds, args.test_out, profile=profile, train_overrides=train, **kwargs)
+        tested = resolve_dataset_names(args.test_datasets) if args.test_datasets else datasets
+        rows = test_tuned(tuning, tested, args.seeds, args.test_out, profile=profile, train_overrides=train, **kwargs)
         print(format_table(summarise(rows)))
