@@ -50,10 +50,10 @@ class OnlineImages:
         self.dataset, self.items, self.transform, self.seed = dataset, list(items), transform, seed
         self.encoder, self.workers = encoder, workers
         self.encodes = encoder is not None  # a Ray worker attaches its own backbone (engines.py)
+        self.labels = torch.tensor([it.label for it in self.items], dtype=torch.long)
 
     def __getstate__(self):  # never ship the model with the data: the receiving process has its own
         return {**self.__dict__, "encoder": None}
-        self.labels = torch.tensor([it.label for it in self.items], dtype=torch.long)
 
     def batches(self, epoch: int, order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
         items = [self.items[int(i)] for i in order]

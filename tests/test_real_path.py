@@ -46,7 +46,7 @@ def test_a_real_profile_run_on_fixtures_with_a_checkpoint_file(tmp_path, vit_che
     work.mkdir()
     dpt_cli("base2novel", "--profile", "real", "--pretrained", vit_checkpoint, "--device", "cpu", "--data-root", data,
             "--datasets", "dtd", "--methods", "zeroshot", "coop", "--seeds", "1", "--shots", "2", "--epochs", "2",
-            "--views", "1", "--cache-dir", tmp_path / "cache", "--no-progress", cwd=work)
+            "--augment", "views", "--views", "1", "--cache-dir", tmp_path / "cache", "--no-progress", cwd=work)
     rows = json.loads((work / "results" / "real" / "base2novel.json").read_text())["rows"]
     assert {r["label"] for r in rows} == {"zeroshot", "coop"} and all(r["dataset"] == "DTD" for r in rows)
     coop = next(r for r in rows if r["label"] == "coop")
@@ -56,6 +56,15 @@ def test_a_real_profile_run_on_fixtures_with_a_checkpoint_file(tmp_path, vit_che
     assert str(tmp_path) not in json.dumps(rows)
     assert committed_results() == before
     assert not (work / "results" / "miniature-v1").exists()
+
+
+def test_the_real_profile_augments_as_the_references_do():
+    """A fresh crop and flip at every step (the miniature could not measure how many cached views match it)."""
+    from dpt.experiments.profiles import get_profile
+    real = get_profile("real")
+    assert (real.augment, real.views) == ("online", 0)
+    assert real.augmentation("coop") == real.augmentation("ivlp") == ("online", 0)
+    assert real.augmentation("zeroshot") == ("none", 0)
 
 
 def test_rows_of_another_backbone_are_refused_unless_asked(tmp_path, vit_checkpoint):
@@ -252,3 +261,13 @@ def test_missing_dataset_advice_fits_the_command(tmp_path):
     out = dpt_cli("transfer", "--profile", "real", "--source", "ImageNet", "--targets", "ImageNet", "--methods", "coop",
                   "--device", "cpu", "--data-root", tmp_path, "--pretrained", "none.bin", cwd=tmp_path, check=False)
     assert out.returncode == 2 and "--datasets miniature" not in out.stderr
+
+
+@pytest.mark.parametrize("augment, views", [("online", 0), ("views", 2)])
+def test_a_cached_feature_method_trains_with_each_augmentation(tmp_path, augment, views):
+    """CoOp through the whole grid with online augmentation (the image encoder in the loop) and with cycled views:
+    the run trains, and its identity records the augmentation."""
+    from dpt.experiments.base2novel import run_benchmark
+    row, = run_benchmark(["coop"], ["mini_toys"], [1], tmp_path / "r.json", split="val", shots=2, augment=augment,
+                         views=views, train_overrides={"epochs": 2}, progress=False)
+    assert row["identity"]["augment"] == augment and row["identity"]["views"] == views and row["base"] > 0

@@ -59,3 +59,20 @@ def test_batched_cocoop_equals_the_per_image_loop(bench, miniclip):
 def test_cocoop_benchmark_reaches_the_same_losses(bench):
     r = bench.run_cocoop("miniclip", steps=3, repeats=1)
     assert [row["mode"] for row in r["rows"]] == ["reference", "dpt"] and r["equal"]["ok"], r["equal"]
+
+
+def test_the_gpu_check_runs_at_a_small_scale_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.py (issue 25), as a lent GPU would run it, at a size a CPU finishes in seconds: every
+    method's step time and peak memory, and the feature-encoding throughput, land in its JSON."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "speed_gpu.json"
+    subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--small", "--device", "cpu", "--methods", "coop",
+                    "ivlp", "--out", str(out)], cwd=root, check=True, capture_output=True, text=True, timeout=600)
+    doc = json.loads(out.read_text())
+    assert doc["device"] == "cpu" and doc["classes"] == 10 and set(doc["methods"]) == {"coop", "ivlp"}
+    assert all(m["ms_per_step"] > 0 and m["steps_timed"] == 1 for m in doc["methods"].values())
+    assert doc["encode"]["images_per_sec"] > 0 and doc["minutes"] >= 0

@@ -1,6 +1,6 @@
 """`python -m dpt ablate`: the dual-view method with one piece changed at a time.
 
-    python -m dpt ablate --datasets miniature --seeds 1 2 3 --split val --out results/ablation.json
+    python -m dpt ablate --datasets miniature --seeds 1 2 3 --split val     # results/<profile>/ablation.json
 
 Every variant is a `base2novel` run of `dpt` under a tag, so finished variants are reused on a
 rerun and the rows have the same format (and identity) as the main benchmark. Choose settings on
@@ -29,7 +29,8 @@ ABLATIONS: dict[str, dict] = {
     "mi_jsd": {"mi_estimator": "jsd"},
     "critic_separable": {"critic": "separable"},
     "mi_alignment": {"mi_estimator": "alignment"},  # InfoNCE's positive term only: no negatives
-    **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (1.0, 3.0, 10.0, 100.0)},
+    "no_ensemble": {"ensemble": 0.0},  # the soft view alone at inference
+    **{f"mi_weight_{w:g}": {"mi_weight": w} for w in (1.0, 3.0, 30.0, 100.0)},  # dpt's own: 10
 }
 BASELINES = ["zeroshot", "coop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc"]
 

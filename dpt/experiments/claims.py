@@ -46,3 +46,29 @@ def claim(text: str, **values):
     from IPython.display import Markdown
     filled = {k: num(v) if isinstance(v, float) else v for k, v in values.items()}
     return Markdown(text.format(**filled))
+
+
+def differences(boot, a: str, others, dataset: str = "average", metric: str = "hm", names: dict | None = None):
+    """Markdown bullets, one per b in `others`: a − b with its paired interval and its plain-words verdict."""
+    names = names or {}
+    lines = []
+    for b in others:
+        iv = boot.difference(a, b, dataset, metric)
+        lines.append(f"* {names.get(a, a)} − {names.get(b, b)}: {interval(iv)}: "
+                     f"{verdict(iv, names.get(a, a), names.get(b, b), metric.upper() if metric == 'hm' else metric)}")
+    return "\n".join(lines)
+
+
+def where(boot, a: str, b: str, datasets, metric: str = "hm") -> dict[str, list[str]]:
+    """The datasets where a is above b, below b, or cannot be told from b (paired intervals)."""
+    out = {"above": [], "below": [], "level": []}
+    for d in datasets:
+        iv = boot.difference(a, b, d, metric)
+        out["above" if iv.lo > 0 else "below" if iv.hi < 0 else "level"].append(d)
+    return out
+
+
+def listing(names) -> str:
+    """'a', 'a and b', 'a, b and c'; 'none' for nothing (names in code spans)."""
+    names = [f"`{n}`" for n in names]
+    return "none" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

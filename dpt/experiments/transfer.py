@@ -1,9 +1,9 @@
 """`python -m dpt transfer` and `python -m dpt shots`: the protocols beyond base-to-novel.
 
     python -m dpt transfer --source mini_colours --targets mini_colours miniature-domains miniature \
-        --methods zeroshot coop kgcoop dpt --seeds 1 2 3 --out results/transfer.json
+        --methods zeroshot coop kgcoop dpt --seeds 1 2 3     # results/<profile>/transfer.json
     python -m dpt shots --shots 1 2 4 8 16 --methods zeroshot coop kgcoop dpt --datasets miniature \
-        --seeds 1 --out results/shots.json
+        --seeds 1                                            # results/<profile>/shots.json
 
 transfer: train on all classes of the source (16 shots each), then score each target with its own class
 names and template: other datasets (cross-dataset transfer) and the source's classes in other domains

@@ -1,7 +1,7 @@
 """`python -m dpt tune`: the same search on val for every method's main knob, then one test run with the choice.
 
     python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd ivlp maple promptsrc --datasets miniature \
-        --seeds 1 2 3 --split val --out results/tuning.json --runs results/tuning_runs.json --test-out results/base2novel.json
+        --seeds 1 2 3 --split val --test-out results/miniature-v1/base2novel.json   # files: results/<profile>/
 
 Each method gets six values of one knob (KNOBS) and the same seeds and datasets; the value with the highest
 val HM (the HM of the dataset-averaged base and novel accuracy, as the tables report) is chosen. The val runs

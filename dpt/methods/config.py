@@ -20,7 +20,8 @@ class MethodConfig:
     prograd_t: float = 1.0  # ProGrad: temperature of the KL to zero-shot CLIP
     meta_hidden_ratio: int = 16  # CoCoOp meta-net bottleneck
     # dual-view prompt tuning (dpt)
-    mi_weight: float = 30.0
+    mi_weight: float = 10.0  # with ensemble 0.3: chosen by dpt's pre-registered search on val (results/miniature-v1/
+    #                          dpt_search_plan.json and its _result.json; README, "The method and its defaults")
     mi_estimator: str = "infonce"
     critic: str = "dot"  # "dot": learned temperature only; "separable"/"concat" MLP critics can absorb drift
     critic_hidden: int = 128
@@ -28,7 +29,8 @@ class MethodConfig:
     mixup_alpha: float = 1.0
     mixup_in_mi: bool = True  # mixed samples also enter the MI term as extra pairs
     critic_lr: float = 1e-3  # the MI critic's own Adam (constant lr), separate from the prompt's SGD
-    ensemble: float = 0.0  # inference: weight of the hand-crafted logits (0 = soft view only)
+    ensemble: float = 0.3  # inference: weight of the hand-crafted logits (0 = soft view only; dpt and its variants,
+    #                        coop_ensemble; CoOp itself never reads it)
     # dpt's exploration, adaptive anchor and inference ensemble (issue 24; each an ablation)
     mi_visual: str = "none"  # MI between class-wise mixed image features and "soft" (or the "fused") text view
     mi_visual_weight: float = 0.0  # its weight
