@@ -4,7 +4,9 @@ methods that prompt the image encoder, with the run's augmentation) and every ev
     inputs = trial_inputs(backbone, dataset, run)      # features encoded (or read from the cache) here
     out = run_trial(backbone, run, inputs)             # dpt.run: trains, then scores; reads nothing else
 
-Preparing everything first means that a bad image stops a run (or a whole grid) before any training.
+Preparing everything first means that a bad image stops a cached-feature run (or a whole grid) before any
+training; runs that read images while they train or score (online augmentation, the visual-prompt methods'
+evaluation) meet a bad image when they read it, and stop there with the same one-line error.
 
 Augmentation (`run.augment`), as the references train (a random resized crop and a flip at every step):
   none     the evaluation transform only
@@ -73,7 +75,8 @@ class EvalSet:
 
 @dataclass
 class TrialInputs:
-    """Everything one run reads, as tensors and names: a worker needs nothing else."""
+    """Everything one run reads, as tensors and names (or, for images read as it goes, the items and the
+    dataset that loads them): a worker needs nothing else on a machine that holds the data."""
     classnames: tuple[str, ...]  # the classes trained on
     template: str
     train: CachedViews | OnlineImages | None  # the training set of those classes (None: nothing to train)

@@ -271,3 +271,17 @@ def test_a_cached_feature_method_trains_with_each_augmentation(tmp_path, augment
     row, = run_benchmark(["coop"], ["mini_toys"], [1], tmp_path / "r.json", split="val", shots=2, augment=augment,
                          views=views, train_overrides={"epochs": 2}, progress=False)
     assert row["identity"]["augment"] == augment and row["identity"]["views"] == views and row["base"] > 0
+
+
+def test_a_labels_suffix_is_the_same_on_every_dataset():
+    """Two setups of one label on one dataset, one of them on another dataset too: both datasets' rows of a setup
+    carry the same suffix, so its average pools like with like (not 'average 1/2')."""
+    from dpt.experiments.summary import distinguish, summarise
+    def row(dataset, shots):
+        return {"label": "coop", "dataset": dataset, "split": "test", "seed": 1, "base": 80.0, "novel": 60.0,
+                "hm": 68.57, "identity": {"method": "coop", "shots": shots, "seed": 1, "dataset": dataset}}
+    rows = [row("mini_toys", 16), row("mini_toys", 2), row("mini_paints", 16)]
+    labels = [r["label"] for r in distinguish(rows)]
+    assert labels == ["coop [shots=16]", "coop [shots=2]", "coop [shots=16]"]
+    avg = {s["label"]: s for s in summarise(distinguish(rows), intervals=False) if s["dataset"] == "average"}
+    assert avg["coop [shots=16]"]["n"] == 2 and avg["coop [shots=2]"]["n"] == 1

@@ -43,8 +43,10 @@ def compare_word(a: float, b: float, tol: float = 0.0) -> str:
 
 def claim(text: str, **values):
     """Markdown of `text` with `values` filled in (numbers through `num`); shown with IPython's display."""
+    import numbers
     from IPython.display import Markdown
-    filled = {k: num(v) if isinstance(v, float) else v for k, v in values.items()}
+    filled = {k: num(float(v)) if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) else v
+              for k, v in values.items()}
     return Markdown(text.format(**filled))
 
 

@@ -24,7 +24,7 @@ from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
 from .profiles import resolve_profile
-from .summary import summarise
+from .tune import val_average
 
 PLAN_FORMAT = "dpt-search-plan"
 
@@ -48,6 +48,9 @@ def read_plan(path) -> dict:
     if plan["split"] != "val":
         raise BadInput("a search plan reads the val split only")
     get_profile(plan["profile"])
+    if not isinstance(plan.get("defaults", {}), dict):
+        raise BadInput(f"--plan {path}: defaults must be a mapping of method options")
+    MethodConfig.from_dict(plan.get("defaults", {}))
     plan["datasets"] = resolve_dataset_names(plan["datasets"])
     held = set(resolve_dataset_names(plan.get("held_out", [])))
     if held & set(plan["datasets"]):
@@ -83,15 +86,14 @@ def setting_label(label: str, settings: dict) -> str:
     return f"{label}[{','.join(f'{k}={v:g}' if isinstance(v, (int, float)) else f'{k}={v}' for k, v in settings.items())}]"
 
 
-def average(rows: list[dict], label: str) -> dict:
-    avg = next(s for s in summarise(rows, intervals=False) if s["label"] == label and s["dataset"] == "average")
-    return {k: round(avg[k], 2) for k in ("base", "novel", "hm")}
-
-
 def run_setting(method: str, label: str, settings: dict, plan: dict, runs, kw) -> dict:
+    """One setting's val rows (run or reused) and their dataset average. The method's other options are the plan's
+    `defaults` (the MethodConfig defaults in force when it ran), so a rerun repeats the same runs whatever the
+    library's defaults have become since (the search itself changes them)."""
     rows = run_benchmark([], plan["datasets"], plan["seeds"], runs, split="val", shots=plan["shots"],
-                         train_overrides=plan.get("train") or {}, variants={label: (method, settings)}, **kw)
-    return {"label": label, "settings": settings, **average(rows, label)}
+                         train_overrides=plan.get("train") or {},
+                         variants={label: (method, {**plan.get("defaults", {}), **settings})}, **kw)
+    return {"label": label, "settings": settings, **val_average(rows, label)}
 
 
 def search(plan: dict, runs, **kw) -> dict:
@@ -140,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plan", required=True, help="the search plan (committed before the search)")
     ap.add_argument("--out", default=None, help="choices and evidence (default: beside the plan, <plan>_result.json)")
-    ap.add_argument("--runs", default=None, help="results file for the val runs (default: the profile's tuning_runs)")
+    ap.add_argument("--runs", default=None, help="results file for the val runs (default: the profile's search_runs)")
     add_run_arguments(ap, grid=False)  # the plan fixes datasets, seeds, shots, profile and training settings
     return ap
 
@@ -155,7 +157,7 @@ def main(argv=None) -> None:
                               kw.pop("augment"), kw.pop("views"))
     kw.pop("profile")
     out = Path(args.out or Path(args.plan).with_name(Path(args.plan).stem + "_result.json"))
-    runs = args.runs or str(profile.results_file("tuning_runs"))
+    runs = args.runs or str(profile.results_file("search_runs"))
     if Path(runs).resolve() == out.resolve():
         raise BadInput("--out and --runs must be different files")
     result = search(plan, runs, profile=profile, **kw)

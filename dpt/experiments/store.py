@@ -2,7 +2,7 @@
 
 Why one file and not a folder of records or SQLite: the committed results must be readable and
 diffable on GitHub, and the notebooks read them as they are. What makes it safe is how rows are
-added: under an exclusive lock on a sidecar file (`.<name>.lock`), the writer re-reads the file,
+added: under an exclusive lock on a lock file of its own (in the temporary folder, `dpt.files.locked`), the writer re-reads the file,
 adds its row and atomically replaces the file. So two processes writing at once keep every row, a
 crash leaves the old file or the new one, never half of one, and a row is only ever replaced by
 a row with the same identity (the same run, the same numbers). The Ray engine's workers return rows

@@ -26,24 +26,28 @@ def _variant(identity: dict) -> dict:
 def distinguish(rows: list[dict], cell=lambda r: (r["label"], r.get("dataset"))) -> list[dict]:
     """The rows, with `label` extended by the identity fields that differ wherever one label's rows in one table
     cell (`cell(row)`) are of several identities, so that only seeds are ever pooled, e.g.
-    `coop [shots=2, train.epochs=2]` beside `coop [shots=16, train.epochs=30]`."""
+    `coop [shots=2, train.epochs=2]` beside `coop [shots=16, train.epochs=30]`. A label's suffix names the same
+    fields in every cell (on every dataset), so its averages pool like with like."""
+    key = lambda r: json.dumps(_variant(r.get("identity", {})), sort_keys=True)
     cells: dict = {}
     for r in rows:
-        cells.setdefault(cell(r), {}).setdefault(json.dumps(_variant(r.get("identity", {})), sort_keys=True), []).append(r)
-    names = {}
+        cells.setdefault(cell(r), {}).setdefault(key(r), r)
+    fields: dict[str, set] = {}  # label -> the fields that tell its identities apart in some cell
     for variants in cells.values():
         if len(variants) < 2:
             continue
-        flats = [json.loads(k) for k in variants]
-        differ = sorted(k for k in set().union(*flats) if len({json.dumps(f.get(k)) for f in flats}) > 1)
-        for key, flat in zip(variants, flats):
-            names[key] = " [" + ", ".join(f"{k}={flat.get(k)}" for k in differ) + "]"
-    if not names:
+        flats = [_flat(r.get("identity", {})) for r in variants.values()]
+        differ = {k for k in set().union(*flats) if k not in ("seed", "train.seed")
+                  and len({json.dumps(f.get(k)) for f in flats}) > 1}
+        fields.setdefault(next(iter(variants.values()))["label"], set()).update(differ)
+    if not fields:
         return rows
     out = []
     for r in rows:
-        suffix = names.get(json.dumps(_variant(r.get("identity", {})), sort_keys=True), "")
-        out.append({**r, "label": r["label"] + suffix} if suffix else r)
+        names = sorted(fields.get(r["label"], ()))
+        flat = _flat(r.get("identity", {})) if names else {}
+        out.append({**r, "label": r["label"] + " [" + ", ".join(f"{k}={flat.get(k)}" for k in names) + "]"}
+                   if names else r)
     return out
 
 

@@ -62,7 +62,7 @@ def value_label(method: str, knob: Knob, value) -> str:
     return f"{method}[{','.join(f'{k}={v:g}' for k, v in knob.settings(value).items())}]"
 
 
-def _average(rows: list[dict], label: str) -> dict:
+def val_average(rows: list[dict], label: str) -> dict:
     avg = next(s for s in summarise(rows, intervals=False) if s["label"] == label and s["dataset"] == "average")
     return {k: round(avg[k], 2) for k in ("base", "novel", "hm")}
 
@@ -92,7 +92,7 @@ def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None
             rows = run_benchmark([], datasets, seeds, runs_out, profile=profile, split="val",
                                  train_overrides={**train_overrides, **train_set},
                                  variants={label: (method, method_set)}, **kwargs)
-            evidence.append({"value": value, "label": label, **_average(rows, label)})
+            evidence.append({"value": value, "label": label, **val_average(rows, label)})
         best = max(evidence, key=lambda e: e["hm"])  # ties: the first (smaller) value
         default = (getattr(MethodConfig(), knob.name) if knob.where == "method" else
                    getattr(resolve_profile(profile).train_config(method, 0, train_overrides), knob.name))
@@ -105,8 +105,9 @@ def tune(methods, datasets, seeds, runs_out, *, split: str = "val", profile=None
 
 
 def earlier_choices(out: Path, header: dict) -> dict:
-    """The choices already in `out`, kept when they were searched the same way (profile, datasets, seeds,
-    training settings, runs file); a file searched differently is refused rather than mixed or replaced."""
+    """The choices already in `out`, kept when they were searched the same way (profile, backbone and weights,
+    device, shots, augmentation, datasets, seeds, training settings, runs file); a file searched differently is
+    refused rather than mixed or replaced."""
     if not out.exists():
         return {}
     try:
@@ -181,8 +182,9 @@ def main(argv=None):
     datasets = resolve_dataset_names(args.datasets or profile.datasets)
     train = kwargs.pop("train_overrides")
     header = {"format": "dpt-tuning", "version": 2, "split": "val", "profile": profile.name,
-              "backbone": profile.backbone, "datasets": list(datasets), "seeds": list(args.seeds),
-              "train": train, "runs": str(args.runs)}
+              "backbone": profile.backbone, "weights": profile.pretrained, "device": profile.device,
+              "shots": kwargs.get("shots") or profile.shots, "augment": profile.augment, "views": profile.views,
+              "datasets": list(datasets), "seeds": list(args.seeds), "train": train, "runs": str(args.runs)}
     earlier_choices(out, header)  # refuse a file searched differently before any work
     command = "python -m dpt tune " + " ".join(argv if argv is not None else sys.argv[2:])
     tuning = tune(args.methods, datasets, args.seeds, args.runs, split=args.split, profile=profile,
