@@ -51,6 +51,7 @@ benchmark: $(STAMP)
 tune: $(STAMP)
 	$(BIN)/python -m dpt search --plan results/miniature-v1/dpt_search_plan.json
 	$(BIN)/python -m dpt tune --methods dpt kgcoop coop_ensemble coop prograd --datasets miniature --seeds 1 2 3 --split val --test-out results/miniature-v1/base2novel.json --test-datasets miniature miniature-control miniature-heldout
+	$(BIN)/python -m dpt base2novel --methods zeroshot --datasets miniature-heldout --seeds 1 2 3
 	$(BIN)/python -m dpt ablate --variants dpt no_mi mi_alignment critic_separable no_ensemble --baselines kgcoop --split test --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
 	$(BIN)/python -m dpt base2novel --methods dpt_hand_ensemble --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
 

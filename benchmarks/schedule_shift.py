@@ -28,7 +28,8 @@ def same_settings(old: dict, new: dict) -> bool:
 
 def main() -> None:
     old = read_rows(ROOT / "results/legacy-schedule/base2novel.json")
-    new = read_rows(ROOT / "results/miniature-v1/base2novel.json")
+    new = [*read_rows(ROOT / "results/miniature-v1/base2novel.json"),  # dpt at its old defaults lives beside it:
+           *read_rows(ROOT / "results/miniature-v1/dpt_before_search.json")]
     index = {}
     for r in old:
         if r["split"] == "test":
@@ -43,6 +44,8 @@ def main() -> None:
         before = statistics.fmean(o["hm"] for o, _ in ps)
         after = statistics.fmean(n["hm"] for _, n in ps)
         print(f"{label:<10} {d:<20} {before:9.2f} {after:9.2f} {after - before:+7.2f}")
+    if not pairs:
+        raise SystemExit("no rows of the same settings in both files")
     moves = [abs(statistics.fmean(n["hm"] - o["hm"] for o, n in ps)) for ps in pairs.values()]
     print(f"{len(pairs)} (method, dataset) cells; largest move {max(moves):.2f} HM points, mean |move| "
           f"{statistics.fmean(moves):.2f}")

@@ -265,3 +265,23 @@ def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
     ring = axes[0].collections[0].get_offsets()[0]
     assert tuple(ring) == (68.0, 82.0)  # the chosen value's (base, novel)
     assert len(tradeoff_curves(rows, {"kgcoop": tuning["kgcoop"]}, ["d"]).axes) == 2
+
+
+def test_comparing_with_a_method_that_has_no_rows_there_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+    """`compare --vs A B` where B never ran on a dataset: one line that says so, no traceback."""
+    import json
+    from dpt.experiments import cli
+    from dpt.experiments.bootstrap import pack
+    rows = []
+    for label, dataset in (("a", "d1"), ("b", "d1"), ("a", "d2")):
+        rows.append({"label": label, "method": label, "dataset": dataset, "seed": 1, "split": "test", "base": 50.0,
+                     "novel": 50.0, "hm": 50.0, "run_id": f"{label}{dataset}", "identity": {"seed": 1, "data": dataset},
+                     "provenance": {}, "correct": {"base": pack([1, 0]), "novel": pack([0, 1])}})
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"format": "dpt-results", "version": 1, "rows": rows}))
+    monkeypatch.setattr(sys, "argv", ["dpt", "compare", str(path), "--vs", "a", "b"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "no rows of b on d2" in err[0], err

@@ -119,11 +119,17 @@ class Bootstrap:
             self.point[label, "average"] = {"base": pb, "novel": pn, "hm": harmonic_mean(pb, pn)}
         self.datasets = {label: [d for d in datasets if (label, d) in groups] for label, _ in groups}
 
+    def _has(self, label: str, dataset: str) -> None:
+        if (label, dataset) not in self.point:
+            raise BadInput(f"no rows of {label} on {dataset} (with per-image records) to compare; run it first")
+
     def interval(self, label: str, dataset: str, metric: str) -> Interval:
+        self._has(label, dataset)
         return percentile_interval(self.point[label, dataset][metric], self.samples[label, dataset][metric], self.level)
 
     def difference(self, a: str, b: str, dataset: str, metric: str) -> Interval:
         """a minus b, on the same resampled images; for the average both must cover the same datasets."""
+        self._has(a, dataset), self._has(b, dataset)
         if dataset == "average" and self.datasets[a] != self.datasets[b]:
             raise BadInput(f"{a} and {b} cover different datasets ({self.datasets[a]} vs {self.datasets[b]}): "
                            "their averages cannot be compared")
