@@ -44,9 +44,11 @@ def compare_word(a: float, b: float, tol: float = 0.0) -> str:
 def claim(text: str, **values):
     """Markdown of `text` with `values` filled in (numbers through `num`); shown with IPython's display."""
     import numbers
+    import string
     from IPython.display import Markdown
-    filled = {k: num(float(v)) if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) else v
-              for k, v in values.items()}
+    formatted = {name for _, name, spec, _ in string.Formatter().parse(text) if name and spec}  # e.g. {lr:g}
+    filled = {k: num(float(v)) if k not in formatted and isinstance(v, numbers.Real)
+              and not isinstance(v, numbers.Integral) else v for k, v in values.items()}
     return Markdown(text.format(**filled))
 
 

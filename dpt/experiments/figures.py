@@ -76,8 +76,13 @@ def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_sh
     from .summary import summarise
     table = {(s["label"], s["dataset"]): s for s in summarise(rows, intervals=False)}
     panels = [*datasets, "average"]
-    groups = [[m for m in g if m in tuning] for g in groups]
-    groups = [g for g in groups if g]
+    groups, shown = [[m for m in g if m in tuning] for g in groups], set()
+    kept = []
+    for g in groups:  # a row whose methods all appear in an earlier row (dpt alone, the reference) is dropped
+        if set(g) - shown:
+            kept.append(g)
+            shown |= set(g)
+    groups = kept
     fig, axes = plt.subplots(len(groups), len(panels), figsize=(4.4 * len(panels), 4.4 * len(groups)),
                              squeeze=False)
     for group, row in zip(groups, axes):
