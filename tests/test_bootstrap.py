@@ -205,15 +205,20 @@ def test_dpt_hand_ensemble_changes_only_the_mi_terms_view(miniclip):
     from dpt.methods import MethodConfig, build_method
     from dpt.prompts import hand_crafted_features
     names, template = ["red ink", "blue ink", "green chalk"], "a photo of {}."
+    from dpt.methods.base import ensembled
+    soft_only = MethodConfig(ensemble=0.0)  # the soft view alone classifies
     torch.manual_seed(0)
-    one = build_method("dpt", miniclip, names, template, MethodConfig())
+    one = build_method("dpt", miniclip, names, template, soft_only)
     torch.manual_seed(0)
-    ens = build_method("dpt_hand_ensemble", miniclip, names, template, MethodConfig())
+    ens = build_method("dpt_hand_ensemble", miniclip, names, template, soft_only)
     assert phrasing_ensemble(template) == ["a photo of {}.", "a picture of {}.", "an image of {}.", "a photograph of {}."]
     torch.testing.assert_close(ens.hand, hand_crafted_features(miniclip, names, phrasing_ensemble(template)))
     assert not torch.allclose(ens.hand, one.hand)
     x = torch.nn.functional.normalize(torch.randn(4, miniclip.embed_dim), dim=-1)
     torch.testing.assert_close(ens.logits(x), one.logits(x))  # the soft view classifies, unchanged
+    torch.manual_seed(0)  # with dpt's default inference ensemble, the richer hand view is what it mixes in
+    mixed = build_method("dpt_hand_ensemble", miniclip, names, template, MethodConfig())
+    torch.testing.assert_close(mixed.text_features(), ensembled(mixed.soft_features(), mixed.hand, MethodConfig().ensemble))
     ens.set_classnames(["pink ink"], "pixel art of a {}.")    # novel classes / another dataset: its own ensemble
     torch.testing.assert_close(ens.hand, hand_crafted_features(miniclip, ["pink ink"], phrasing_ensemble("pixel art of a {}.")))
 
