@@ -68,7 +68,7 @@ def main(argv=None):
     gains = {m: boot.difference(label(m, "views", choice or VIEWS[-1]), label(m, "none"), "average", "hm")
              for m in ("coop", "kgcoop", "dpt")}
     for m, d in gains.items():
-        print(f"{m}: views {choice} minus none, val HM {d}")
+        print(f"{m}: views {choice or VIEWS[-1]} minus none, val HM {d}")
     mean_gain = sum(d.mean for d in gains.values()) / len(gains)
     verdict = "views" if mean_gain > 0 else "none"
     print(f"miniature default: augment {verdict} (mean HM difference {mean_gain:+.2f})")

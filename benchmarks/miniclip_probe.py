@@ -51,7 +51,8 @@ def main(argv=None):
     ap.add_argument("--out", default="results/miniclip_probe.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    record = {"command": "python benchmarks/miniclip_probe.py", "miniclip": {}}
+    record = {"command": " ".join(["python benchmarks/miniclip_probe.py", *(argv if argv is not None else sys.argv[1:])]),
+              "miniclip": {}}
     model, tok = load_miniclip().eval(), open_clip.get_tokenizer("ViT-B-16")
     plain = SceneSampler(max_distractors=0)
     checks = {
