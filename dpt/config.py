@@ -62,3 +62,12 @@ def check_numbers(obj, what: str) -> None:
         check(math.isfinite(v), f"{what} option {f.name}={v} must be a finite number")
         check(abs(v) < INT_LIMIT if isinstance(v, int) else abs(v) < 1e12,
               f"{what} option {f.name}={v} is out of range")
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """A nested dict as one level with dotted keys ({"train": {"lr": 1}} -> {"train.lr": 1}): for diffs of configs
+    and identities."""
+    out = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out

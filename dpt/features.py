@@ -150,7 +150,6 @@ class FeatureCache:
     def __init__(self, backbone: Backbone, dataset: ClassificationDataset, transform: Callable, cache_dir=None):
         key = _digest(f"{weights_fingerprint(backbone)}|{transform!r}|{dataset.name}|{dataset.meta}")
         self.path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{key}.pt"
-        self.writable = True
 
     def read(self) -> dict[str, torch.Tensor]:
         if not self.path.is_file():

@@ -82,14 +82,6 @@ class TrialInputs:
     train: CachedViews | OnlineImages | None  # the training set of those classes (None: nothing to train)
     evaluation: dict[str, EvalSet] | None  # name -> what to score on ("base"/"novel", or a target dataset)
 
-    @property
-    def train_x(self):  # the training features (or images) when they are held in memory
-        return self.train.features if isinstance(self.train, CachedViews) else None
-
-    @property
-    def train_y(self):
-        return None if self.train is None else self.train.labels
-
 
 def few_shot_features(backbone: Backbone, part: ClassificationDataset, shots: int, seed: int, views: int = 0,
                       cache_dir: str | Path | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .config import check, check_numbers, from_dict
+from .config import check, check_numbers, flatten, from_dict
 from .errors import BadInput, DptError
 from .files import Busy, atomic_save, exclusive
 from .methods.base import PromptMethod
@@ -97,15 +97,8 @@ def build_critic_optimizer(method: PromptMethod) -> torch.optim.Adam | None:
     return torch.optim.Adam(params, lr=method.cfg.critic_lr) if params else None
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def _diff(old: dict, new: dict) -> str:
-    old, new = _flatten(old), _flatten(new)
+    old, new = flatten(old), flatten(new)
     keys = sorted(set(old) | set(new))
     return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 

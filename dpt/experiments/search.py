@@ -24,7 +24,7 @@ from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
 from .profiles import resolve_profile
-from .tune import val_average
+from .tune import setting_label, val_average
 
 PLAN_FORMAT = "dpt-search-plan"
 
@@ -80,10 +80,6 @@ def read_plan(path) -> dict:
                                f"{plan['values_per_knob']} per knob")
             known.add(v["label"])
     return plan
-
-
-def setting_label(label: str, settings: dict) -> str:
-    return f"{label}[{','.join(f'{k}={v:g}' if isinstance(v, (int, float)) else f'{k}={v}' for k, v in settings.items())}]"
 
 
 def run_setting(method: str, label: str, settings: dict, plan: dict, runs, kw) -> dict:

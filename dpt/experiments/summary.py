@@ -8,19 +8,13 @@ from __future__ import annotations
 import json
 import statistics
 
+from ..config import flatten
 from ..errors import BadInput
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
 
 
 def _variant(identity: dict) -> dict:
     """The identity fields a table pools over seeds: all of them but the seed."""
-    return {k: v for k, v in _flat(identity).items() if k not in ("seed", "train.seed")}
+    return {k: v for k, v in flatten(identity).items() if k not in ("seed", "train.seed")}
 
 
 def distinguish(rows: list[dict], cell=lambda r: (r["label"], r.get("dataset"))) -> list[dict]:
@@ -36,7 +30,7 @@ def distinguish(rows: list[dict], cell=lambda r: (r["label"], r.get("dataset")))
     for variants in cells.values():
         if len(variants) < 2:
             continue
-        flats = [_flat(r.get("identity", {})) for r in variants.values()]
+        flats = [flatten(r.get("identity", {})) for r in variants.values()]
         differ = {k for k in set().union(*flats) if k not in ("seed", "train.seed")
                   and len({json.dumps(f.get(k)) for f in flats}) > 1}
         fields.setdefault(next(iter(variants.values()))["label"], set()).update(differ)
@@ -45,7 +39,7 @@ def distinguish(rows: list[dict], cell=lambda r: (r["label"], r.get("dataset")))
     out = []
     for r in rows:
         names = sorted(fields.get(r["label"], ()))
-        flat = _flat(r.get("identity", {})) if names else {}
+        flat = flatten(r.get("identity", {})) if names else {}
         out.append({**r, "label": r["label"] + " [" + ", ".join(f"{k}={flat.get(k)}" for k in names) + "]"}
                    if names else r)
     return out

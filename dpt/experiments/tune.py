@@ -58,8 +58,13 @@ KNOBS = {
 }
 
 
+def setting_label(label: str, settings: dict) -> str:
+    """The label of one setting's rows: `kgcoop[kg_weight=4]`, `explore[mi_visual=soft,mi_visual_weight=3]`."""
+    return f"{label}[{','.join(f'{k}={v:g}' if isinstance(v, (int, float)) else f'{k}={v}' for k, v in settings.items())}]"
+
+
 def value_label(method: str, knob: Knob, value) -> str:
-    return f"{method}[{','.join(f'{k}={v:g}' for k, v in knob.settings(value).items())}]"
+    return setting_label(method, knob.settings(value))
 
 
 def val_average(rows: list[dict], label: str) -> dict:
