@@ -15,7 +15,9 @@ import json
 import math
 import platform
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
-from dpt.trainer import _autocast, build_critic_optimizer, build_optimizer  # noqa: E402
+from dpt.trainer import TrainConfig, _autocast, build_critic_optimizer, build_optimizer, optimizer_step, train  # noqa: E402
 
 METHODS = ("coop", "cocoop", "kgcoop", "dpt", "ivlp", "maple", "promptsrc")
 
@@ -45,25 +47,18 @@ def peak_mb(device) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
 
 
-def time_steps(method, x, y, steps: int, device) -> float:
+def time_steps(method, x, y, steps: int, device, precision: str) -> float:
     """Seconds per training step (forward, backward, optimiser) of `method` on batch (x, y), after a warm-up."""
-    cfg = get_profile("real").train_config(method.name, 1)
+    cfg = replace(get_profile("real").train_config(method.name, 1), precision=precision)
     opt, critic = build_optimizer(method, cfg), build_critic_optimizer(method)
     autocast, scaled = _autocast(device, cfg.precision)
-    scaler = torch.amp.GradScaler("cuda") if scaled else None
+    scaler = torch.amp.GradScaler(device.type, enabled=scaled)  # fp16: loss scaling, as the trainer runs it
+    optimizers = [o for o in (opt, critic) if o is not None]
 
     def step():
         with autocast:
             loss, terms = method.loss(x, y)
-        for o in (opt, critic):
-            if o is not None:
-                o.zero_grad(set_to_none=True)
-        method.backward(loss, terms, scaler.get_scale() if scaler else 1.0)
-        for o in (opt, critic):
-            if o is not None:
-                (scaler.step(o) if scaler else o.step())
-        if scaler:
-            scaler.update()
+        optimizer_step(method, loss, terms, optimizers, scaler)  # the trainer's own step
     step()
     sync(device)
     t0 = time.perf_counter()
@@ -73,10 +68,27 @@ def time_steps(method, x, y, steps: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def resume_check(backbone, device, names) -> dict:
+    """A fp16 run stopped after its first epoch and resumed from the checkpoint ends as the uninterrupted run."""
+    g = torch.Generator().manual_seed(0)
+    x = F.normalize(torch.randn(64, backbone.embed_dim, generator=g), dim=-1).to(device)
+    y = (torch.arange(64) % len(names)).to(device)
+    cfg = TrainConfig(epochs=3, batch_size=16, precision="fp16")
+    losses = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for out_dir, stop in ((Path(tmp) / "whole", None), (Path(tmp) / "stopped", 0), (Path(tmp) / "stopped", None)):
+            torch.manual_seed(0)
+            method = build_method("coop", backbone, names, "a photo of a {}.", MethodConfig())
+            hist = train(method, x, y, cfg, out_dir=out_dir, resume=True, progress=False, stop_after_epoch=stop)
+            losses.append([(h["loss"], h.get("loss_scale")) for h in hist])
+    return {"same": losses[0] == losses[2], "steps": len(losses[0])}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--classes", type=int, default=1000)
+    ap.add_argument("--classes", type=int, default=500, help="ImageNet's base half, as benchmarks/memory_table.py")
+    ap.add_argument("--precisions", nargs="+", default=["fp16", "bf16"], choices=["fp32", "fp16", "bf16"])
     ap.add_argument("--images", type=int, default=4096, help="images encoded for the throughput figure")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--small", action="store_true", help="10 classes, 16 images, 1 step (a check of the script)")
@@ -108,23 +120,26 @@ def main(argv=None):
                      "peak_mem_mb": peak_mb(device)}
     print(f"feature encoding: {out['encode']['images_per_sec']:.0f} images/s (batch {batch})", flush=True)
     names = [f"class {i}" for i in range(args.classes)]
-    for name in args.methods:
-        cfg = get_profile("real").train_config(name, 1)
-        torch.manual_seed(0)
-        peak_reset(device)
-        method = build_method(name, backbone, names, "a photo of a {}.", MethodConfig())
-        bs = cfg.batch_size
-        x = (torch.randn(bs, 3, 224, 224, device=device) if method.encodes_images
-             else F.normalize(torch.randn(bs, backbone.embed_dim, device=device), dim=-1))
-        y = torch.randint(0, args.classes, (bs,), device=device)
-        sec = time_steps(method, x, y, args.steps, device)
-        out["methods"][name] = {"ms_per_step": 1000 * sec, "batch_size": bs, "peak_mem_mb": peak_mb(device),
-                                "steps_timed": args.steps}
-        print(f"{name:<10} {1000 * sec:9.1f} ms/step (batch {bs})  peak "
-              f"{out['methods'][name]['peak_mem_mb'] or 0:8.0f} MB", flush=True)
-        del method
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    for precision in args.precisions:
+        for name in args.methods:
+            cfg = get_profile("real").train_config(name, 1)
+            torch.manual_seed(0)
+            peak_reset(device)
+            method = build_method(name, backbone, names, "a photo of a {}.", MethodConfig())
+            bs = cfg.batch_size
+            x = (torch.randn(bs, 3, 224, 224, device=device) if method.encodes_images
+                 else F.normalize(torch.randn(bs, backbone.embed_dim, device=device), dim=-1))
+            y = torch.randint(0, args.classes, (bs,), device=device)
+            sec = time_steps(method, x, y, args.steps, device, precision)
+            row = {"ms_per_step": 1000 * sec, "batch_size": bs, "peak_mem_mb": peak_mb(device), "steps_timed": args.steps}
+            out["methods"][f"{name} {precision}"] = row
+            print(f"{name:<10} {precision} {1000 * sec:9.1f} ms/step (batch {bs})  peak {row['peak_mem_mb'] or 0:8.0f} MB",
+                  flush=True)
+            del method
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    out["resume"] = resume_check(backbone, device, names[:10])
+    print(f"resume in fp16: {'the same run' if out['resume']['same'] else 'NOT the same run'}", flush=True)
     out["minutes"] = (time.perf_counter() - t_start) / 60
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

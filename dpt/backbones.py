@@ -83,6 +83,10 @@ class Backbone:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def frozen_modules(self) -> tuple[nn.Module, ...]:
+        """What moves when a module that uses this backbone moves (dpt.frozen): the model and the text tower."""
+        return self.model, self.text_encoder
+
     @property
     def context_length(self) -> int:
         return self.text_encoder.context_length
@@ -103,7 +107,9 @@ class Backbone:
     def encode_prompts(self, prompts: list[str], normalize: bool = True) -> torch.Tensor:
         """Text features (normalised unless told) for plain-text prompts (checks they fit the context)."""
         tokens = tokenize(self.tokenizer, prompts, self.context_length)
-        feats = self.text_encoder.encode_tokens(tokens.to(self.device)).float()
+        eot = tokens.argmax(dim=-1)
+        feats = self.text_encoder.encode_tokens(tokens.to(self.device), eot_range=(int(eot.min()), int(eot.max())))
+        feats = feats.float()
         return nn.functional.normalize(feats, dim=-1) if normalize else feats
 
 
@@ -347,6 +353,18 @@ def _load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Ca
     return model, train_pre, val_pre
 
 
+def check_device(device) -> None:
+    """Refuse, before any work, a device this machine does not have."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BadInput(f"device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        have = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA GPU"
+        raise BadInput(f"device {device!r} was asked for, but this machine has {have}; use device='cpu' (or, in Colab, "
+                       "Runtime > Change runtime type > GPU)")
+
+
 def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default", device: str | torch.device = "cpu",
                   checkpoint: str | Path | None = None) -> Backbone:
     """Load a frozen CLIP by name.
@@ -356,6 +374,7 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
       random initialisation. 'default' means 'openai' for open_clip models and the shipped weights for
       miniclip.
     """
+    check_device(device)
     if name in MINICLIPS:
         if pretrained not in (None, "default"):
             checkpoint = checkpoint or pretrained  # a checkpoint path, e.g. from `python -m dpt.pretrain --out`

@@ -14,6 +14,7 @@ from torch import nn
 
 from .backbones import Backbone, tokenize
 from .errors import BadInput
+from .frozen import UsesFrozen
 
 # A small generic ensemble (a subset of CLIP's ImageNet templates) for template-ensemble features.
 ENSEMBLE_TEMPLATES = (
@@ -86,7 +87,7 @@ def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templat
     return F.normalize(feats.mean(0), dim=-1)
 
 
-class SoftPromptLearner(nn.Module):
+class SoftPromptLearner(UsesFrozen):
     """CoOp's learnable context. forward() -> unnormalised text features [C, D] for the current classes."""
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], n_ctx: int = 4, init: str | None = "a photo of a",
@@ -107,7 +108,7 @@ class SoftPromptLearner(nn.Module):
             if self.fixed_words and position != "end":
                 raise BadInput("fixed words after the context need the class name at the end")
         # the frozen, shared encoder is kept out of this module's parameters and state dict
-        object.__setattr__(self, "text_encoder", backbone.text_encoder)
+        self.use_frozen("text_encoder", backbone.text_encoder)
         self.tokenizer = backbone.tokenizer
         self.position = position
         self.class_specific = class_specific
@@ -140,7 +141,10 @@ class SoftPromptLearner(nn.Module):
         self.classnames = names
         placeholder = " ".join(["X"] * self.n_ctx)
         prompts = [" ".join(filter(None, (placeholder, self.fixed_words, n))) + "." for n in names]
-        tokens = tokenize(self.tokenizer, prompts, self.text_encoder.context_length).to(self.ctx.device)
+        tokens = tokenize(self.tokenizer, prompts, self.text_encoder.context_length)
+        eot = tokens.argmax(dim=-1)
+        self.eot_range = (int(eot.min()), int(eot.max()))  # read here, on the CPU: no device sync per forward
+        tokens = tokens.to(self.ctx.device)
         with torch.no_grad():
             emb = self.text_encoder.embed(tokens).to(self.ctx.dtype)
         name_lens = torch.tensor([len(self.tokenizer.encode(n)) for n in names], device=self.ctx.device)
@@ -176,7 +180,8 @@ class SoftPromptLearner(nn.Module):
 
     def forward(self, ctx: torch.Tensor | None = None, deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         shared = self.shared_prefix if ctx is None or ctx.shape[0] == 1 else 0
-        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep, shared_prefix=shared)
+        return self.text_encoder(self.prompt_embeddings(ctx), self.eot_index, deep=deep, shared_prefix=shared,
+                                 eot_range=self.eot_range)
 
     @torch.no_grad()
     def nearest_words(self, k: int = 3, vocabulary: Iterable[str] | None = None) -> list[list[str]]:

@@ -120,20 +120,26 @@ class TextEncoder(nn.Module):
         return self.token_embedding(tokens)
 
     def forward(self, embeddings: torch.Tensor, eot_index: torch.Tensor, truncate: bool = True,
-                deep: Sequence[torch.Tensor] = (), shared_prefix: int = 0, groups: int = 1) -> torch.Tensor:
+                deep: Sequence[torch.Tensor] = (), shared_prefix: int = 0, groups: int = 1,
+                eot_range: tuple[int, int] | None = None) -> torch.Tensor:
         """Token embeddings [B, L, width] and EOT positions [B] -> text features [B, embed_dim].
 
         truncate: cut the sequence after the longest EOT (exact under causal attention).
         deep: per-layer context tokens [n_ctx, width] that replace positions 1..n_ctx before layers 1, 2, ...
         shared_prefix: the first positions are the same in every prompt of each of `groups` consecutive blocks of
           the batch (the caller's promise; every EOT must lie after them): computed once per block.
+        eot_range: (smallest, largest) EOT position, where the caller knows them (else read from `eot_index`, which
+          waits for the device).
         """
-        n = int(eot_index.max()) + 1 if truncate else embeddings.shape[1]
+        lo, hi = eot_range if eot_range is not None else (int(eot_index.min()), int(eot_index.max()))
+        if embeddings.shape[0] % groups:
+            raise ValueError(f"a batch of {embeddings.shape[0]} prompts cannot be cut into {groups} equal groups")
+        n = hi + 1 if truncate else embeddings.shape[1]
         x = embeddings[:, :n] + self.positional_embedding[:n].to(embeddings.dtype)
         plain_blocks = isinstance(self.transformer.resblocks[0].attn, nn.MultiheadAttention) and \
             getattr(self.transformer, "batch_first", True)
         causal = self.attn_mask is not None  # the shared prefix (like the truncation) needs causal attention
-        if shared_prefix and self.share_prefix and plain_blocks and causal and int(eot_index.min()) >= shared_prefix:
+        if shared_prefix and self.share_prefix and plain_blocks and causal and lo >= shared_prefix:
             per_group = x.shape[0] // groups
             suffix = shared_prefix_blocks(self.transformer, x[::per_group, :shared_prefix], x[:, shared_prefix:], deep)
             x = self.ln_final(suffix[torch.arange(x.shape[0], device=x.device), eot_index - shared_prefix])
@@ -151,6 +157,7 @@ class TextEncoder(nn.Module):
         p = self.text_projection
         return p(x) if isinstance(p, nn.Linear) else x @ p
 
-    def encode_tokens(self, tokens: torch.Tensor, truncate: bool = True) -> torch.Tensor:
+    def encode_tokens(self, tokens: torch.Tensor, truncate: bool = True,
+                      eot_range: tuple[int, int] | None = None) -> torch.Tensor:
         """Same as `clip.encode_text(tokens)` (EOT = the largest token id in each row)."""
-        return self.forward(self.embed(tokens), tokens.argmax(dim=-1), truncate=truncate)
+        return self.forward(self.embed(tokens), tokens.argmax(dim=-1), truncate=truncate, eot_range=eot_range)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from .files import Busy, atomic_save, exclusive
 from .methods.base import PromptMethod
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 20
@@ -37,7 +41,7 @@ class TrainConfig:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
     seed: int = 1
-    precision: str = "auto"  # "auto": bf16 (fp16 without bf16) autocast on CUDA, fp32 on CPU; "fp32"; "bf16"
+    precision: str = "auto"  # "auto": bf16 (fp16 without bf16) autocast on CUDA, fp32 on CPU; "fp32"; "bf16"; "fp16"
 
     def __post_init__(self):
         check_numbers(self, "training")
@@ -51,8 +55,7 @@ class TrainConfig:
               f"({self.warmup_lr:g}); give more epochs than warm-up epochs (e.g. --epochs {self.warmup_epochs + 1} "
               "or more), or --train-set warmup_epochs=0")
         check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
-        check(self.precision in ("auto", "fp32", "bf16"),
-              f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        check(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -71,6 +74,17 @@ class CorruptCheckpoint(BadInput):
     pass
 
 
+class OutOfMemory(DptError, MemoryError):
+    pass
+
+
+def _oom_message(method: PromptMethod, cfg: TrainConfig, device) -> str:
+    return (f"out of memory on {device} training {method.name} at batch_size {cfg.batch_size} with "
+            f"{len(method.classnames)} classes in {resolved_precision(device, cfg.precision)}: lower batch_size, train "
+            "in fp16 (precision='fp16'), or train on fewer classes at a time; benchmarks/memory_table.py "
+            "(results/memory.json) lists what each method needs on ViT-B/16")
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """The lr of (0-based) `epoch` under Dassl's constant warm-up + cosine schedule (see the module docstring)."""
     if epoch < cfg.warmup_epochs:
@@ -84,6 +98,13 @@ def epoch_order(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def epoch_batches(data, labels: torch.Tensor, cfg: TrainConfig, epoch: int, device: torch.device):
+    """The (inputs, labels) batches of `epoch` on the run's device, in the epoch's order (`labels` already there)."""
+    order = epoch_order(cfg, epoch, len(labels))
+    for s, x in enumerate(data.batches(epoch, order, cfg.batch_size)):
+        yield x.to(device), labels[order[s * cfg.batch_size:(s + 1) * cfg.batch_size].to(device)]
+
+
 def build_optimizer(method: PromptMethod, cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with momentum over the method's prompt parameters (CoOp's optimiser)."""
     critic = {id(p) for p in method.critic_parameters()}
@@ -95,6 +116,35 @@ def build_critic_optimizer(method: PromptMethod) -> torch.optim.Adam | None:
     """Adam at a constant lr for an MI critic, which must track the prompt rather than follow its schedule."""
     params = [p for p in method.critic_parameters() if p.requires_grad]
     return torch.optim.Adam(params, lr=method.cfg.critic_lr) if params else None
+
+
+def optimizer_step(method: PromptMethod, loss: torch.Tensor, terms: dict, optimizers: list,
+                   scaler: torch.amp.GradScaler) -> None:
+    """One update of every optimizer from `loss`, through the scaler's own API (a no-op scaler outside fp16):
+    the method turns the loss into gradients with `scaler.scale` (and `scaler.unscale_` before it reads them, as
+    ProGrad does), `step` unscales the rest and skips the update where a gradient is inf/NaN, `update` then lowers
+    the scale after a skip (and raises it after a run of good steps)."""
+    for o in optimizers:
+        o.zero_grad(set_to_none=True)
+    method.backward(loss, terms, Scaling(scaler, optimizers))
+    for o in optimizers:
+        scaler.step(o)
+    scaler.update()
+
+
+@dataclass
+class Scaling:
+    """What a method's backward needs of fp16 loss scaling: scale the loss; unscale the gradients (once per step)."""
+    scaler: torch.amp.GradScaler
+    optimizers: list
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        return self.scaler.scale(loss)
+
+    def unscale_(self) -> None:
+        """From here on every .grad holds the true gradient; an inf/NaN found now makes `step` skip the update."""
+        for o in self.optimizers:
+            self.scaler.unscale_(o)
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -112,19 +162,28 @@ def cpu_has_bf16() -> bool:
         return bool(cpu and cpu.get_cpu_capability() in ("AVX512_BF16", "AMX"))
 
 
+def cpu_has_fp16() -> bool:
+    """Whether this CPU multiplies fp16 natively (AVX-512 FP16 or AMX-FP16)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def resolved_precision(device, precision: str) -> str:
-    """What a run computes in: fp32, bf16 or fp16 (autocast), from the config's choice and the device."""
+    """What a run computes in: fp32, bf16 or fp16 (autocast), from the config's choice and the device. "auto" is
+    fp32 on the CPU; an explicit bf16 or fp16 runs there too (the GPU's code path, rehearsed), with a warning where
+    this CPU has no native units for it (emulated: correct, but slower than fp32)."""
     device = torch.device(device)
-    if precision == "fp32":
+    if precision in ("fp16", "bf16"):
+        native = cpu_has_fp16() if precision == "fp16" else cpu_has_bf16()
+        if device.type == "cpu" and not native:
+            warnings.warn(f"precision {precision} on a CPU without native {precision} arithmetic is emulated: it "
+                          "gives the GPU's mixed-precision code path, but runs slower than fp32", stacklevel=2)
+        return precision
+    if precision == "fp32" or device.type != "cuda":
         return "fp32"
-    if precision == "bf16":
-        if device.type == "cpu" and not cpu_has_bf16():
-            raise BadInput("precision bf16 was asked for, but this CPU has no native bf16 arithmetic (it would be "
-                           "emulated, slower than fp32); use precision=fp32 or auto")
-        return "bf16"
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def _autocast(device: torch.device, precision: str):
@@ -181,6 +240,8 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
     opt = build_optimizer(method, cfg)
     critic_opt = build_critic_optimizer(method)
     optimizers = [o for o in (opt, critic_opt) if o is not None]
+    autocast, use_scaler = _autocast(device, cfg.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     identity = {"train": asdict(cfg), "method": method.name, "method_cfg": asdict(method.cfg),
                 "classes": list(method.classnames), **(run_info or {})}
     out = Path(out_dir) if out_dir else None
@@ -204,13 +265,13 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
         opt.load_state_dict(state["optimizer"])
         if critic_opt is not None:
             critic_opt.load_state_dict(state["critic_optimizer"])
+        if scaler.is_enabled():  # fp16: resume at the loss scale (and growth count) the run had reached
+            scaler.load_state_dict(state["scaler"])
         start_epoch = state["epoch"] + 1
         history = state["history"]
         _write_log(log_path, history)  # drops steps logged after this checkpoint (a kill between the two writes)
     elif log_path and log_path.exists():
         log_path.unlink()
-    autocast, use_scaler = _autocast(device, cfg.precision)
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"training {method.name}", disable=not progress,
                initial=start_epoch, total=cfg.epochs)
@@ -222,16 +283,16 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
         for group in opt.param_groups:
             group["lr"] = lr
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # random draws inside losses (mixup) per epoch
-        order = epoch_order(cfg, epoch, n)
         epoch_log = []
-        for s, x in enumerate(data.batches(epoch, order, cfg.batch_size)):
+        for s, (x, y) in enumerate(epoch_batches(data, labels, cfg, epoch, device)):
             step = epoch * steps_per_epoch + s
             if max_steps is not None and step >= max_steps:
                 break
-            x = x.to(device)
-            y = labels[order[s * cfg.batch_size:(s + 1) * cfg.batch_size].to(device)]
-            with autocast:
-                loss, terms = method.loss(x, y)
+            try:
+                with autocast:
+                    loss, terms = method.loss(x, y)
+            except torch.OutOfMemoryError:
+                raise OutOfMemory(_oom_message(method, cfg, device)) from None
             record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
                       **{k: float(v.detach()) for k, v in terms.items()}}
             if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
@@ -239,27 +300,25 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
                                     f"Last finite values: {last_finite or 'none (first step)'}. "
                                     "Lower the learning rate or the MI weight, or check the input features.")
             last_finite = record
-            for o in optimizers:
-                o.zero_grad(set_to_none=True)
-            method.backward(loss, terms, scaler.get_scale() if scaler else 1.0)
-            for o in optimizers:
-                if scaler:
-                    scaler.step(o)
-                else:
-                    o.step()
-            if scaler:
-                scaler.update()
+            scale = scaler.get_scale() if scaler.is_enabled() else None
+            try:
+                optimizer_step(method, loss, terms, optimizers, scaler)
+            except torch.OutOfMemoryError:
+                raise OutOfMemory(_oom_message(method, cfg, device)) from None
+            if scale is not None:  # fp16: the scale the step ran at, and whether an inf/NaN gradient skipped it
+                record["loss_scale"] = scale
+                record["skipped"] = scaler.get_scale() < scale
             epoch_log.append(record)
         history += epoch_log
         method.end_epoch(epoch, cfg.epochs)
-        mean = sum(r["loss"] for r in epoch_log) / len(epoch_log)
-        bar.set_postfix(loss=f"{mean:.3f}", lr=f"{lr:.2e}")
+        if epoch_log:  # an epoch can run no step (max_steps reached)
+            bar.set_postfix(loss=f"{sum(r['loss'] for r in epoch_log) / len(epoch_log):.3f}", lr=f"{lr:.2e}")
         if out:
             with open(log_path, "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in epoch_log)
             atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
-                        "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
-                         "epoch": epoch, "history": history}, ckpt_path)
+                         "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
+                         "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt_path)
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break

@@ -13,10 +13,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .frozen import UsesFrozen
 from .text_encoder import run_blocks
 
 
-class VisionPromptEncoder(nn.Module):
+class VisionPromptEncoder(UsesFrozen):
     def __init__(self, clip_model: nn.Module):
         super().__init__()
         v = clip_model.visual
@@ -24,7 +25,7 @@ class VisionPromptEncoder(nn.Module):
                      and hasattr(v, "class_embedding") and not getattr(v, "final_ln_after_pool", False))
         if not supported:
             raise TypeError(f"visual prompts need a plain ViT with [CLS] pooling; {type(v).__name__} is not one")
-        object.__setattr__(self, "visual", v)  # frozen and shared: not part of this module's state
+        self.use_frozen("visual", v)  # frozen and shared: moved by .to(), not part of this module's state
 
     @property
     def width(self) -> int:

@@ -78,17 +78,25 @@ slow = sys.argv[2] == "slow"
 if slow:  # slow each step down so the parent can kill us mid-run
     orig = m.loss
     m.loss = lambda *a: (time.sleep(0.15), orig(*a))[1]
-hist = train(m, x, y, TrainConfig(epochs=6, batch_size=8, seed=2), out_dir=sys.argv[1], resume=True, progress=False)
-print(json.dumps({"losses": [h["loss"] for h in hist], "text": m.text_features().detach().flatten()[:20].tolist()}))
+import warnings; warnings.simplefilter("ignore")  # fp16 on a CPU without fp16 units warns that it is emulated
+hist = train(m, x, y, TrainConfig(epochs=6, batch_size=8, seed=2, precision=sys.argv[3]), out_dir=sys.argv[1],
+             resume=True, progress=False)
+print(json.dumps({"losses": [h["loss"] for h in hist], "scales": [h.get("loss_scale") for h in hist],
+                  "text": m.text_features().detach().flatten()[:20].tolist()}))
 """.replace("CLASSES_HERE", repr(CLASSES))
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_killed_run_resumes_to_the_same_result(tmp_path, precision):
+    """fp16 too: the loss scaler's state (scale, growth count) is in the checkpoint, so the resumed run skips and
+    scales exactly the steps the uninterrupted one does."""
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "fast"], capture_output=True, text=True,
-                         check=True, env=ENV)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow"], stdout=subprocess.PIPE, env=ENV)
+    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "fast", precision], capture_output=True,
+                         text=True, check=True, env=ENV)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "slow", precision],
+                            stdout=subprocess.PIPE, env=ENV)
     ckpt = tmp_path / "killed" / "checkpoint.pt"
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until at least two epochs are checkpointed, then kill
@@ -99,10 +107,13 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     proc.wait()
     done_before = sum(1 for _ in open(tmp_path / "killed" / "log.jsonl"))
     assert 0 < done_before < 24, "the run must have been killed mid-way"
-    resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), "fast"], capture_output=True,
-                             text=True, check=True, env=ENV)
+    resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "killed"), "fast", precision],
+                             capture_output=True, text=True, check=True, env=ENV)
     a, b = json.loads(ref.stdout.splitlines()[-1]), json.loads(resumed.stdout.splitlines()[-1])
     assert a["losses"] == b["losses"]
+    assert a["scales"] == b["scales"]
+    if precision == "fp16":
+        assert len(set(a["scales"])) > 1, "the scale should move (skipped first steps), or resuming it proves nothing"
     assert a["text"] == b["text"]
 
 

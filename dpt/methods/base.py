@@ -10,11 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import Backbone
+from ..frozen import UsesFrozen
 from ..prompts import hand_crafted_features
 from .config import MethodConfig
 
 
-class PromptMethod(nn.Module):
+class PromptMethod(UsesFrozen):
     """A method = text features for the current classes (+ a training loss)."""
     name = "base"
     config_fields: tuple[str, ...] = ()  # the MethodConfig fields this method reads
@@ -26,7 +27,7 @@ class PromptMethod(nn.Module):
 
     def __init__(self, backbone: Backbone, classnames: Sequence[str], template: str, cfg: MethodConfig):
         super().__init__()
-        object.__setattr__(self, "backbone", backbone)  # frozen; not part of the state dict
+        self.use_frozen("backbone", backbone)  # frozen and shared: moved by .to(), not part of the state dict
         self.cfg = cfg
         self.template = template
         self.logit_scale = backbone.logit_scale
@@ -48,9 +49,10 @@ class PromptMethod(nn.Module):
     def loss(self, image_features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError(f"{self.name} has nothing to train")
 
-    def backward(self, loss: torch.Tensor, terms: dict, scale: float = 1.0) -> None:
-        """Turn the loss into gradients (the trainer then steps). `scale`: the AMP loss scale."""
-        (loss if scale == 1.0 else loss * scale).backward()
+    def backward(self, loss: torch.Tensor, terms: dict, scaling=None) -> None:
+        """Turn the loss into gradients (the trainer then steps). `scaling` (dpt.trainer.Scaling, under fp16): the
+        loss scaler; a method that reads or edits its gradients calls `scaling.unscale_()` first."""
+        (scaling.scale(loss) if scaling is not None else loss).backward()
 
     def begin_training(self, data) -> None:
         """Called by the trainer before its first epoch with the training set (dpt.inputs; `training_batches` reads

@@ -38,7 +38,7 @@ class CoCoOp(CoOp):
             rows = shift[s:s + per_chunk]
             emb = torch.cat([pl.prompt_embeddings(pl.ctx + r.view(1, 1, -1)) for r in rows])  # [b*C, L, width]
             feats = pl.text_encoder(emb, pl.eot_index.repeat(len(rows)), shared_prefix=pl.shared_prefix,
-                                    groups=len(rows))  # one context per image: its prefix serves all its classes
+                                    groups=len(rows), eot_range=pl.eot_range)  # one context per image: its prefix serves all its classes
             out.append(F.normalize(feats, dim=-1).view(len(rows), n_classes, -1))
         return torch.cat(out)
 

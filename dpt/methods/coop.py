@@ -95,11 +95,20 @@ class ProGrad(CoOp):
         kl = -(teacher * F.log_softmax(logits / t, dim=-1)).sum(1).mean() * t * t
         return ce, {"ce": ce, "kl": kl}  # kl keeps its graph: backward() needs its gradient
 
-    def backward(self, loss, terms, scale=1.0):
+    def backward(self, loss, terms, scaling=None):
+        """Under fp16 both gradients come scaled. The CE gradient is unscaled before the projection reads it; the KL
+        gradient enters only through its direction, where the scale cancels. An inf/NaN in either reaches the
+        scaler, which then skips the step."""
         params = [p for p in self.parameters() if p.requires_grad]
-        g_kl = torch.autograd.grad(terms["kl"] * scale, params, retain_graph=True)
-        g_ce = torch.autograd.grad(loss * scale, params)
-        for p, a, b in zip(params, g_ce, g_kl):
+        scale = scaling.scale if scaling is not None else (lambda t: t)
+        g_kl = torch.autograd.grad(scale(terms["kl"]), params, retain_graph=True)
+        scale(loss).backward()
+        for p, b in zip(params, g_kl):
+            p.grad += b - b  # exactly zero, or NaN where the KL gradient is not finite: the scaler then sees it
+        if scaling is not None:
+            scaling.unscale_()
+        for p, b in zip(params, g_kl):  # tensor ops only: no device sync, the same numbers as the reference's `if`
+            a = p.grad
             b_hat = b / torch.linalg.norm(b).clamp_min(1e-12)
             along = torch.dot(a.flatten(), b_hat.flatten())
-            p.grad = a - self.cfg.prograd_lambda * along * b_hat if along < 0 else a
+            p.grad = a - self.cfg.prograd_lambda * along.clamp(max=0) * b_hat

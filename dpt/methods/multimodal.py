@@ -47,7 +47,7 @@ class IVLP(CoOp):
 
     def __init__(self, backbone, classnames, template, cfg):
         super().__init__(backbone, classnames, template, cfg)
-        object.__setattr__(self, "vision", VisionPromptEncoder(backbone.model))
+        self.use_frozen("vision", VisionPromptEncoder(backbone.model))
         layers = min(len(backbone.model.transformer.resblocks), self.vision.n_layers)
         self.depth = prompt_depth(cfg, layers)
         n, width = self.prompt_learner.n_ctx, backbone.text_encoder.width
@@ -116,7 +116,7 @@ class PromptSRC(IVLP):
 
     def __init__(self, backbone, classnames, template, cfg):
         super().__init__(backbone, classnames, template, cfg)
-        self._frozen_text = (None, None)  # (class names, features): computed when first trained on
+        self._frozen_text = (None, None)  # ((class names, device), features): computed when first trained on
         for name, p in self.named_parameters():  # the running Gaussian-weighted average (saved in checkpoints)
             self.register_buffer(self._gpa_name(name), torch.zeros_like(p))
 
@@ -132,8 +132,8 @@ class PromptSRC(IVLP):
 
     def frozen_text_features(self) -> torch.Tensor:
         """Normalised mean of the frozen model's text features over CLIP's 60 templates (the reference's targets)."""
-        if self._frozen_text[0] != self.classnames:
-            self._frozen_text = (self.classnames, hand_crafted_features(
+        if self._frozen_text[0] != (self.classnames, self.hand.device):
+            self._frozen_text = ((self.classnames, self.hand.device), hand_crafted_features(
                 self.backbone, self.classnames, CLIP_IMAGENET_TEMPLATES, normalize_each=False))
         return self._frozen_text[1]
 
