@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import open_clip
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.backbones import MINICLIPS  # noqa: E402
+from dpt.experiments.pretrain import probes  # noqa: E402
 from dpt.pretrain import pretrain  # noqa: E402
 
 V2 = MINICLIPS["miniclip-v2"].cfg
@@ -54,12 +56,14 @@ def main(argv=None):
     out = Path(args.out)
     record = json.loads(out.read_text()) if out.exists() else {"command": "python benchmarks/miniclip_pilot.py",
                                                                  "candidates": {}}
+    tokenizer = open_clip.get_tokenizer("ViT-B-16")
     for name in args.candidates:
         cfg, stem, group = CANDIDATES[name]
         t0 = time.time()
         model, history, probe_log, seconds = pretrain(
             args.steps, 256, args.corpus_size, 1.5e-3, 0.1, 100, 0, workers=1, arch="pilot", world="objects",
-            cfg=cfg, conv_stem=stem, group_size=group, probe_every=args.probe_every, progress=False)
+            cfg=cfg, conv_stem=stem, group_size=group, probe_every=args.probe_every, progress=False,
+            probe=lambda m: probes(m, tokenizer, "objects", cfg["vision_cfg"]["image_size"]))
         record["candidates"][name] = {
             "vision_cfg": cfg["vision_cfg"], "conv_stem": stem, "group_size": group, "steps": args.steps,
             "batch_size": 256, "corpus_size": args.corpus_size, "threads": args.threads,

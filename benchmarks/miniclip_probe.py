@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.backbones import build_miniclip, load_miniclip  # noqa: E402
 from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler, render  # noqa: E402
 from dpt.data.objects import KINDS  # noqa: E402
-from dpt.pretrain import attribute_zero_shot, object_probes, to_tensor  # noqa: E402
+from dpt.experiments.pretrain import attribute_zero_shot, object_probes  # noqa: E402
+from dpt.pretrain import to_tensor  # noqa: E402
 
 STYLE_WORDS = {"photo": "photo of", "sketch": "sketch of", "pixel": "pixel art of"}
 

@@ -1,13 +1,11 @@
 """Errors that mean "the input is wrong": the message says what is wrong and what to do.
 
-The command line prints a `DptError` as one line and exits with status 2; any other exception is a
-bug in dpt and keeps its traceback. Each error also derives from the builtin a caller would expect
+The command line (dpt.experiments.command_line) prints a `DptError` as one line and exits with status 2;
+any other exception is a bug in dpt and keeps its traceback. Each error also derives from the builtin a caller would expect
 (ValueError, FileNotFoundError, ...), so `except ValueError` keeps working.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 
 
 class DptError(Exception):
@@ -27,19 +25,3 @@ class MissingData(DptError, FileNotFoundError):
 
 class UnusableStore(DptError, ValueError):
     """A results file that is not one, or that cannot be written."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a bad command line ends like every other bad input: one line, exit status 2."""
-
-    def error(self, message: str):
-        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def run_cli(main, *args) -> None:
-    """Run a command-line entry point: bad input ends as one line on stderr and exit status 2."""
-    try:
-        main(*args)
-    except DptError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)

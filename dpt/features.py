@@ -175,7 +175,7 @@ class FeatureCache:
                             self.path)
         except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
             warnings.warn(f"cannot write the feature cache at {self.path.parent} ({e.strerror or e}); running without "
-                          "it. Set DPT_CACHE (or --cache-dir) to a writable folder to keep features.", stacklevel=3)
+                          "it. Set DPT_CACHE (or cache_dir) to a writable folder to keep features.", stacklevel=3)
 
 
 @torch.no_grad()

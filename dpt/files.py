@@ -2,13 +2,15 @@
 the same folder, then `os.replace`. Used by the feature cache, the trainer's checkpoints and the results."""
 from __future__ import annotations
 
-import fcntl
+import getpass
 import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 
 def _replace_atomically(path: Path, write) -> None:
@@ -51,6 +53,8 @@ def remove_stale_temps(path: Path) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: never take a temp file for a dead writer's
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,6 +70,11 @@ def atomic_save(obj, path: Path) -> None:
     _replace_atomically(Path(path), lambda f: torch.save(obj, f))
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text through a temporary file and os.replace: readers see the old file or the new one."""
+    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
 def write_json_atomic(path: Path, doc: dict) -> None:
     """JSON (indent 1, a final newline) through a temporary file and os.replace; a crash leaves no stray file."""
     _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1) + "\n"))
@@ -74,21 +83,24 @@ def write_json_atomic(path: Path, doc: dict) -> None:
 def lock_path(path: Path) -> Path:
     """Where the lock of `path` lives: a folder of lock files of this user's (never beside the locked file, so a
     refused or killed command leaves nothing in results/ or the cache)."""
-    folder = Path(os.environ.get("DPT_LOCKS") or Path(tempfile.gettempdir()) / f"dpt-locks-{os.getuid()}")
+    folder = Path(os.environ.get("DPT_LOCKS") or Path(tempfile.gettempdir()) / f"dpt-locks-{_user()}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / (hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24] + ".lock")
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container without one)
+        return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
 @contextmanager
 def locked(path: Path):
-    """An exclusive lock on `path`, for a read-modify-write of it by several processes (fcntl: released when the
-    holder dies)."""
-    with open(lock_path(path), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """An exclusive lock on `path`, for a read-modify-write of it by several processes (filelock: fcntl on Unix,
+    msvcrt on Windows; released when the holder dies)."""
+    with FileLock(lock_path(path)):
+        yield
 
 
 def shown(path) -> str:
@@ -115,12 +127,12 @@ class Busy(OSError):
 def exclusive(path: Path):
     """Hold `path`'s lock for the block, or raise Busy at once if another process holds it (a run's folder: two
     processes training the same run would interleave its log)."""
-    with open(lock_path(path), "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(f"{path} is in use by another process") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    lock = FileLock(lock_path(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise Busy(f"{path} is in use by another process") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -17,6 +17,7 @@ Augmentation (`run.augment`), as the references train (a random resized crop and
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -31,7 +32,16 @@ from .methods import METHODS
 AUGMENTATIONS = ("none", "views", "online")
 
 
-class CachedViews:
+class TrainingSet(ABC):
+    """What `dpt.trainer.train` reads: per-sample `labels` [N], and the inputs of an epoch in a given order."""
+    labels: torch.Tensor
+
+    @abstractmethod
+    def batches(self, epoch: int, order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+        """The inputs of samples `order`, `batch_size` at a time, as epoch `epoch` sees them."""
+
+
+class CachedViews(TrainingSet):
     """Training inputs held in memory: [V, N, ...] features (or preprocessed images); epoch e reads view e mod V."""
 
     def __init__(self, features: torch.Tensor, labels: torch.Tensor):
@@ -43,7 +53,7 @@ class CachedViews:
             yield view[order[s:s + batch_size].to(view.device)]
 
 
-class OnlineImages:
+class OnlineImages(TrainingSet):
     """Training images drawn afresh at every step: the augmentation transform seeded by (run seed, epoch, image),
     so a resumed run sees the same pictures; `encoder` (a Backbone) turns them into frozen image features."""
 

@@ -51,13 +51,13 @@ def save_prompts(method: PromptMethod, path: str | Path, identity: dict | None =
 def read_prompt_file(path: str | Path) -> dict:
     path = Path(path).expanduser()
     if not path.is_file():
-        raise BadInput(f"prompt file {path} does not exist; write one with --save-prompts DIR (or save_prompts)")
+        raise BadInput(f"prompt file {path} does not exist; write one with save_prompts(method, path)")
     try:
         doc = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise BadInput(f"{path} is not a dpt prompt file ({type(e).__name__}); write one with --save-prompts") from None
+        raise BadInput(f"{path} is not a dpt prompt file ({type(e).__name__}); write one with save_prompts(method, path)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BadInput(f"{path} is not a dpt prompt file; write one with --save-prompts DIR (or save_prompts)")
+        raise BadInput(f"{path} is not a dpt prompt file; write one with save_prompts(method, path)")
     if doc.get("version") != VERSION:
         raise BadInput(f"{path} is a version {doc.get('version')} prompt file, this dpt reads version {VERSION}")
     if doc["method"] not in METHODS:
@@ -178,7 +178,7 @@ def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained:
     got = weights_fingerprint(backbone)
     if got != doc["weights"]:
         raise BadInput(f"{path} was trained on {doc['backbone']} weights {doc['weights']}, these are {got}: a prompt "
-                       "means nothing on other weights; load the checkpoint it was trained with (--pretrained PATH)")
+                       "means nothing on other weights; load the checkpoint it was trained with (pretrained=PATH)")
     cfg = MethodConfig.from_dict(doc["method_config"])
     method = build_method(doc["method"], backbone, doc["classnames"], doc["template"], cfg)
     try:
@@ -193,7 +193,7 @@ def load_head(path: str | Path) -> dict:
     """An exported head: {"features" [C, D], "classnames", "backbone", "weights", "logit_scale", ...}."""
     doc = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
     if not isinstance(doc, dict) or doc.get("format") != HEAD_FORMAT:
-        raise BadInput(f"{path} is not a head exported by dpt (--export-head)")
+        raise BadInput(f"{path} is not a head exported by dpt (export_head(path))")
     return doc
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import check, check_numbers, flatten, from_dict
 from .errors import BadInput, DptError
-from .files import Busy, atomic_save, exclusive
+from .files import Busy, atomic_save, atomic_write_text, exclusive
 from .methods.base import PromptMethod
 
 
@@ -52,8 +51,8 @@ class TrainConfig:
         check(self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         check(self.epochs > self.warmup_epochs,
               f"epochs={self.epochs} with warmup_epochs={self.warmup_epochs} trains only at the warm-up lr "
-              f"({self.warmup_lr:g}); give more epochs than warm-up epochs (e.g. --epochs {self.warmup_epochs + 1} "
-              "or more), or --train-set warmup_epochs=0")
+              f"({self.warmup_lr:g}); give more epochs than warm-up epochs (epochs={self.warmup_epochs + 1} or more), "
+              "or warmup_epochs=0")
         check(self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0")
         check(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -195,12 +194,20 @@ def _autocast(device: torch.device, precision: str):
 
 
 def as_training_set(method: PromptMethod, features, labels):
-    """A training set (dpt.inputs.CachedViews / OnlineImages) as it is, or tensors wrapped as one: cached
-    features [N, D] or [V, N, D], or for methods that encode images, images [N, 3, H, W] or [V, N, 3, H, W]."""
-    if hasattr(features, "batches"):
+    """A training set (dpt.inputs.TrainingSet: CachedViews, OnlineImages) as it is, or tensors wrapped as one:
+    cached features [N, D] or [V, N, D], or for methods that encode images, images [N, 3, H, W] or [V, N, 3, H, W]."""
+    from .inputs import CachedViews, TrainingSet
+    if isinstance(features, TrainingSet):
         return features
-    from .inputs import CachedViews
-    if features.dim() == (4 if method.encodes_images else 2):  # one view
+    if not isinstance(features, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        hint = " (a FeatureSet fs: pass fs.features, fs.labels)" if hasattr(features, "features") else ""
+        raise BadInput(f"train() takes a training set (dpt.inputs.CachedViews or OnlineImages) or tensors with their "
+                       f"labels, not {type(features).__name__}{hint}")
+    want = 4 if method.encodes_images else 2
+    if features.dim() not in (want, want + 1) or features.shape[-2 if want == 2 else -4] != len(labels):
+        raise BadInput(f"{method.name} trains on {'images [N, 3, H, W]' if method.encodes_images else 'features [N, D]'}"
+                       f" (or V views of them) with N labels; got {tuple(features.shape)} and {len(labels)} labels")
+    if features.dim() == want:  # one view
         features = features.unsqueeze(0)
     return CachedViews(features, labels)
 
@@ -224,7 +231,7 @@ def train(method: PromptMethod, features, labels: torch.Tensor | None, cfg: Trai
                           max_steps)
     except Busy:
         raise BadInput(f"another process is training this run in {out_dir} (its folder is locked); wait for it, or "
-                       "give this one another --runs-dir") from None
+                       "give this one another out_dir") from None
 
 
 def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, stop_after_epoch, max_steps):
@@ -260,7 +267,7 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
                 f"fresh, delete it (rm {ckpt_path}) and run again.") from e
         if state["identity"] != identity:
             raise ConfigMismatch(f"refusing to resume {ckpt_path}: the run's configuration changed "
-                                 f"({_diff(state['identity'], identity)}). Use a new output folder or drop --resume.")
+                                 f"({_diff(state['identity'], identity)}). Use a new out_dir, or resume=False to start afresh.")
         method.load_state_dict(state["method"])
         opt.load_state_dict(state["optimizer"])
         if critic_opt is not None:
@@ -279,6 +286,8 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
     method.train()
     last_finite: dict = {}
     for epoch in bar:
+        if max_steps is not None and epoch * steps_per_epoch >= max_steps:
+            break  # nothing left to run (a resume past max_steps): no epoch is checkpointed that did not train
         lr = lr_at(cfg, epoch)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -333,6 +342,4 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
 
 def _write_log(path: Path, records: list[dict]) -> None:
     """Rewrite the step log atomically, so it holds exactly `records`."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))

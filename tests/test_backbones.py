@@ -3,7 +3,7 @@ import time
 import pytest
 import torch
 
-from dpt import backbones
+from dpt import backbones, pretrained
 from dpt.backbones import BackboneUnavailable, load_backbone, tokenize
 
 PROMPTS = ["a photo of a red star.", "a sketch of a big blue heart on a white background.", "x"]
@@ -35,7 +35,7 @@ def test_unknown_backbone_lists_valid_names():
 
 
 def test_missing_weights_fail_fast_with_guidance(monkeypatch):
-    monkeypatch.setattr(backbones, "_hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(pretrained, "_hub_reachable", lambda *a, **k: False)
     t0 = time.time()
     with pytest.raises(BackboneUnavailable) as e:
         load_backbone("ViT-B-16", pretrained="openai")

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from dpt.experiments.cli import dispatch
-from dpt.errors import DptError, run_cli
+from dpt.errors import DptError
+from dpt.experiments.command_line import run_cli
 
 from conftest import make_dtd
 
@@ -248,10 +249,10 @@ def _assets_digest():
     (["--out", str(ROOT / "dpt" / "assets" / "miniclip.pt"), "--report-only"], "is inside the package's assets"),
 ])
 def test_pretrain_never_writes_into_the_package(capsys, argv, match):
-    from dpt import pretrain
+    from dpt.experiments import pretrain
     before = _assets_digest()
     with pytest.raises(SystemExit) as e:
-        run_cli(pretrain.main, ["--steps", "1", "--corpus-size", "8", *argv])
+        run_cli(pretrain.main, ["--steps", "1", "--corpus-size", "8", "--batch-size", "8", *argv])
     assert e.value.code == 2 and match in capsys.readouterr().err
     assert _assets_digest() == before
 
@@ -273,7 +274,7 @@ def _setup_files(tmp):
     make_dtd(tmp / "data")
 
 
-CASES = [  # (id, command line (after `python -m dpt`, or `pretrain ...` for python -m dpt.pretrain), fragment)
+CASES = [  # (id, command line after `python -m dpt`, fragment)
     ("option-no-method-reads", ["base2novel", "--methods", "coop", "--set", "mi_weight=0.5", *QUICK],
      "method option mi_weight is not read by coop; it is read by dpt"),
     ("n_ctx-against-ctx_init", ["base2novel", "--methods", "coop", "--set", "n_ctx=16", *QUICK],
@@ -359,18 +360,13 @@ def repo_before():
 
 @pytest.mark.parametrize("case, argv, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_table(case, argv, fragment, tmp_path, monkeypatch, capsys, repo_before):
-    from dpt import pretrain
     _setup_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DPT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DPT_RESULTS", str(tmp_path / "results"))
     before = _tree(tmp_path)
-    if argv[0] == "pretrain":
-        monkeypatch.setattr(sys, "argv", ["dpt.pretrain", *argv[1:]])
-        entry = lambda: pretrain.main(argv[1:])  # noqa: E731
-    else:
-        monkeypatch.setattr(sys, "argv", ["dpt", *argv])
-        entry = dispatch
+    monkeypatch.setattr(sys, "argv", ["dpt", *argv])
+    entry = dispatch
     with pytest.raises(SystemExit) as e:
         run_cli(entry)
     err = capsys.readouterr()

@@ -1,16 +1,31 @@
-"""Every command, every option, nonsense values: no traceback ever reaches the user (issue 27). The cases are
-generated from the commands' own argument parsers, so an option added later is swept too. Each invocation runs
-in-process until it refuses (exit status), or until it would start real work (loading a model, executing a
-notebook, rendering a corpus), which is stopped there: accepted values are fine, a traceback is not."""
+"""Every command, every option: what a user sees (issue 27, sharpened). Cases come from the commands' own argument
+parsers, so an option added later is swept too. Each invocation runs in-process until it exits, or until it would
+start real work (loading a model, executing a notebook, rendering a corpus), which is stopped there.
+
+  --help                        exit 0 and the usage
+  an unknown option             exit 2 and one line that names it
+  an option without its value   exit 2 and one line that names the option
+  a value of the wrong type     exit 2 and one line that names the option (a word for a number, an unknown choice)
+  a number out of range (-1)    the command's own one-line refusal, exit 2: reaching real work is a silent accept
+
+Anything else (an exception that is not a dpt error) fails the case: that is a traceback the user would see.
+`test_the_sweep_catches_a_silent_accept_and_a_traceback` plants both in a scratch copy of dpt and shows the sweep
+fails on each."""
 import json
+import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from dpt.errors import run_cli
+from dpt.experiments.command_line import run_cli
 from dpt.experiments import cli
 
-NONSENSE = ["-1", "0", "nan", "1e30", "", "abc"]
+ROOT = Path(__file__).resolve().parents[1]
+# numeric options whose -1 is a value the command honours, each with its reason (none today)
+NEGATIVE_OK: dict[tuple[str, str], str] = {}
 BASE = {  # a command line each command accepts, that the swept option is added to
     "base2novel": ["--methods", "coop", "--datasets", "mini_toys", "--seeds", "1", "--split", "val"],
     "ablate": ["--variants", "dpt", "--baselines", "coop", "--datasets", "mini_toys", "--seeds", "1"],
@@ -36,24 +51,30 @@ def stop(*a, **k):
 
 
 def parsers():
-    from dpt import pretrain
-    out = {name: cli.parser_of(name) for name in cli.COMMANDS}
-    out["pretrain"] = pretrain.parser()
-    return out
+    return {name: cli.parser_of(name) for name in cli.COMMANDS}
 
 
 def cases():
+    """(command, argv, expected): expected is "help", "refused" (exit 2, one line naming `opt`), or "range"."""
     out = []
     for name, ap in parsers().items():
-        out.append((name, ["--help"]))
-        out.append((name, ["--no-such-option"]))
+        out.append((name, ["--help"], ("help", None)))
+        out.append((name, ["--no-such-option"], ("refused", "--no-such-option")))
         for action in ap._actions:
             if not action.option_strings or "--help" in action.option_strings:
                 continue
             opt = max(action.option_strings, key=len)
-            values = [[]] if action.nargs == 0 else [[v] for v in NONSENSE]
-            for v in values:
-                out.append((name, [opt, *v]))
+            if action.nargs == 0:  # a flag given a value
+                out.append((name, [f"{opt}=yes"], ("refused", opt)))
+                continue
+            if action.nargs not in ("*", "?"):
+                out.append((name, [opt], ("refused", opt)))  # the value is missing
+            if action.choices:
+                out.append((name, [opt, "no-such-choice"], ("refused", opt)))
+            elif action.type in (int, float):
+                out.append((name, [opt, "abc"], ("refused", opt)))
+                if (name, opt) not in NEGATIVE_OK:
+                    out.append((name, [opt, "-1"], ("range", opt)))
     return out
 
 
@@ -61,7 +82,7 @@ CASES = cases()
 
 
 def test_every_command_is_swept():
-    assert set(BASE) == {*cli.COMMANDS, "pretrain"} and len(CASES) > 300
+    assert set(BASE) == set(cli.COMMANDS) and len(CASES) > 150
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +107,8 @@ def workdir(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("command, extra", CASES, ids=[f"{c}:{' '.join(a) or 'empty'}" for c, a in CASES])
-def test_no_traceback(command, extra, workdir, monkeypatch, capsys):
+def run(command, argv, workdir, monkeypatch, capsys):
+    """What the user sees: ("exit", code, stdout, stderr) or ("work",) where real work would start."""
     import nbclient
     from dpt import backbones, pretrain, saved
     from dpt.experiments import colab, grid
@@ -98,17 +119,61 @@ def test_no_traceback(command, extra, workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("DPT_CACHE", str(workdir / "cache"))
     monkeypatch.setenv("DPT_RESULTS", str(workdir / "results"))
-    argv = [*BASE[command], *extra]
-    if command == "pretrain":
-        entry = lambda: pretrain.main(argv)  # noqa: E731
-    else:
-        monkeypatch.setattr(sys, "argv", ["dpt", command, *argv])
-        entry = cli.dispatch
+    monkeypatch.setattr(sys, "argv", ["dpt", command, *BASE[command], *argv])
     try:
-        run_cli(entry)
-    except SystemExit:
-        pass
+        run_cli(cli.dispatch)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
     except WouldWork:
-        pass
+        return ("work",)
     out = capsys.readouterr()
-    assert "Traceback" not in out.err + out.out
+    return ("exit", code, out.out, out.err)
+
+
+@pytest.mark.parametrize("command, extra, expected", CASES, ids=[f"{c}:{' '.join(a)}" for c, a, _ in CASES])
+def test_what_the_user_sees(command, extra, expected, workdir, monkeypatch, capsys):
+    kind, opt = expected
+    seen = run(command, extra, workdir, monkeypatch, capsys)
+    if kind == "help":
+        assert seen[:2] == ("exit", 0) and "usage:" in seen[2], seen
+        return
+    assert seen[0] == "exit", f"{command} {' '.join(extra)} was accepted: it reached real work (a silent accept)"
+    _, code, _, err = seen
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+    if kind == "refused":
+        assert opt in lines[0], f"the refusal does not name {opt}: {lines[0]}"
+
+
+PLANTS = {  # a fault each, planted in a scratch copy of dpt; the sweep must fail on the named case
+    "silent accept": ("dpt/experiments/options.py", "if args.epochs is not None and args.epochs < 1:", "if False:",
+                      "base2novel and --epochs and -1"),
+    "traceback": ("dpt/experiments/recipes.py", "def main(argv=None):",
+                  "def main(argv=None):\n    raise KeyError('planted')", "recipes and help"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", PLANTS)
+def test_the_sweep_catches_a_silent_accept_and_a_traceback(tmp_path, fault):
+    """A mutation check: in a scratch copy of dpt with one fault planted, the sweep's case for it fails; without the
+    fault, the same cases pass."""
+    path, old, new, select = PLANTS[fault]
+    results = {}
+    for planted in (False, True):
+        copy = tmp_path / ("planted" if planted else "clean")
+        shutil.copytree(ROOT / "dpt", copy / "dpt", ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+        (copy / "dpt" / "assets").rmdir() if not any((copy / "dpt" / "assets").iterdir()) else None
+        os.symlink(ROOT / "dpt" / "assets" / "miniclip.pt", copy / "dpt" / "assets" / "miniclip.pt")
+        shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        if planted:
+            source = (copy / path).read_text()
+            assert old in source, f"the plant's anchor moved: {old!r} is no longer in {path}"
+            (copy / path).write_text(source.replace(old, new, 1))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", select,
+                               "tests/test_cli_sweep.py::test_what_the_user_sees"], cwd=copy, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(copy)}, timeout=600)
+        results[planted] = proc
+    assert results[False].returncode == 0, results[False].stdout[-2000:]
+    assert results[True].returncode == 1 and " failed" in results[True].stdout, results[True].stdout[-2000:]

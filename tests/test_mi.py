@@ -68,3 +68,29 @@ def test_alignment_is_infonces_positive_term_with_a_frozen_critic():
     torch.testing.assert_close(objective, 10 * (x * y).sum(-1).mean())
     info = InfoNCE(est.critic).bound(scores)[0]
     torch.testing.assert_close(info, math.log(8) + objective - torch.logsumexp(scores, 1).mean())
+
+
+def test_dv_moving_average_gradient_is_belghazis_formula():
+    """MINE (Belghazi et al. 2018, eq. 12-13): grad = E_P[grad T] - E_Q[e^T grad T] / m, with m the moving average
+    of the batch means of E_Q[e^T] (m <- (1 - a) m + a mean). The objective's value stays the DV estimate."""
+    import math
+    from dpt.mi import DonskerVaradhan, DotCritic
+    torch.manual_seed(0)
+    est = DonskerVaradhan(DotCritic(5, 5), ema=0.1)
+    x1, y1, x2, y2 = (torch.randn(16, 5) for _ in range(4))
+    est(x1, y1)  # the first batch sets m to its own mean
+    first = float(est.running)
+    objective, estimate = est(x2, y2)
+    scores = est.critic(x2, y2)
+    off = scores[~torch.eye(16, dtype=torch.bool)]
+    mean_exp = float(off.exp().mean())
+    assert math.isclose(float(est.running), 0.9 * first + 0.1 * mean_exp, rel_tol=1e-6)
+    params = list(est.parameters())
+    g_obj = torch.autograd.grad(objective, params, retain_graph=True)
+    g_pos = torch.autograd.grad(scores.diag().mean(), params, retain_graph=True)
+    g_neg = torch.autograd.grad(off.exp().mean(), params)
+    for a, p, n in zip(g_obj, g_pos, g_neg):
+        torch.testing.assert_close(a, p - n / est.running, rtol=1e-5, atol=1e-7)
+    assert math.isclose(float(objective), float(estimate), rel_tol=1e-6)  # value: the DV bound itself
+    plain = scores.diag().mean() - (torch.logsumexp(off, 0) - math.log(off.numel()))
+    assert math.isclose(float(estimate), float(plain), rel_tol=1e-6)

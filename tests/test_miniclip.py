@@ -5,7 +5,8 @@ import open_clip
 import torch
 
 from dpt.backbones import ASSETS, MINICLIP_CFG, build_miniclip
-from dpt.pretrain import clip_loss, heldout_accuracy, render_corpus, to_tensor
+from dpt.experiments.pretrain import heldout_accuracy
+from dpt.pretrain import clip_loss, render_corpus, to_tensor
 from dpt.data.world import caption
 
 # Stated bound: on 600 fresh photo-style scenes (seed 10000, never in the corpus) the shipped
@@ -49,7 +50,7 @@ def test_the_shipped_miniclip_v2_names_objects_by_their_shape():
     """miniclip-v2 (a hybrid ViT on ShapeWorld v2) names the kind of a held-out object among all 67 from its shape
     far above chance (1.5%), and its record describes this very checkpoint."""
     from dpt.backbones import MINICLIPS, load_backbone
-    from dpt.pretrain import object_probes
+    from dpt.experiments.pretrain import object_probes
     spec = MINICLIPS["miniclip-v2"]
     assert spec.checkpoint.stat().st_size < 25 * 2**20
     record = json.loads(spec.checkpoint.with_suffix(".json").read_text())

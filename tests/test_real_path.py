@@ -206,13 +206,16 @@ def test_fgvc_aircraft_without_its_image_lists_is_one_line(tmp_path):
 
 
 def test_offline_advice_is_for_the_command_line_and_quiet(monkeypatch, capsys):
-    from dpt import backbones
+    from dpt import backbones, pretrained
     from dpt.errors import DptError
-    monkeypatch.setattr(backbones, "_hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(pretrained, "_hub_reachable", lambda *a, **k: False)
     with pytest.raises(DptError) as e:
         backbones.load_backbone("ViT-B-16", pretrained="openai")
     msg = str(e.value)
-    assert "--pretrained PATH" in msg and "--profile miniature" in msg
+    assert "pretrained=PATH" in msg and "'miniature' profile" in msg and "--" not in msg  # the library's words
+    from dpt.experiments.command_line import for_the_command_line
+    shown = for_the_command_line(msg)  # what a command prints: the options that set them added
+    assert "--pretrained PATH" in shown and "--profile miniature" in shown
     assert "ERROR:root" not in capsys.readouterr().err
 
 
@@ -248,7 +251,7 @@ def test_a_truncated_image_and_then_a_removed_one_both_say_what_to_do(tmp_path, 
 
 def test_a_miniclip_checkpoint_for_vit_b16_says_so(tmp_path):
     from dpt.backbones import ASSETS, BackboneUnavailable, load_backbone
-    with pytest.raises(BackboneUnavailable, match="miniclip checkpoint: pass --backbone miniclip"):
+    with pytest.raises(BackboneUnavailable, match="miniclip checkpoint: load it as backbone 'miniclip'"):
         load_backbone("ViT-B-16", pretrained=str(ASSETS / "miniclip.pt"))
 
 

@@ -103,14 +103,6 @@ def test_dpt_lr_equals_dassl_for_every_epoch_of_every_recipe(label, cfg):
     assert got[0] == cfg.warmup_lr and got[cfg.warmup_epochs] == pytest.approx(cfg.lr)  # the first full epoch
 
 
-def test_the_old_schedule_would_fail_this_check():
-    """dpt's schedule before the fix (cosine from epoch 0, one epoch ahead) differs from Dassl's."""
-    import math
-    cfg = TrainConfig(epochs=5)
-    old = [cfg.warmup_lr if e < 1 else 0.5 * cfg.lr * (1 + math.cos(math.pi * e / cfg.epochs)) for e in range(5)]
-    assert old != pytest.approx(dassl_lrs(cfg), rel=1e-6)
-
-
 @pytest.mark.parametrize("method", ["coop", "kgcoop", "prograd", "maple"])
 def test_the_trainer_trains_each_epoch_at_the_dassl_lr(mini_random, method):
     """The step log of a real (tiny) run: every step of epoch e ran at Dassl's lr for e (the real recipe's

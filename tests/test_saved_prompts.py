@@ -9,7 +9,8 @@ import torch
 
 from dpt.experiments.base2novel import run_benchmark
 from dpt.experiments.cli import dispatch
-from dpt.errors import BadInput, run_cli
+from dpt.errors import BadInput
+from dpt.experiments.command_line import run_cli
 from dpt.methods import METHODS
 from dpt.saved import head_logits, load_head, load_prompts
 

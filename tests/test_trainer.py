@@ -131,3 +131,17 @@ def test_mi_critic_has_its_own_optimiser_and_learns(miniclip):
     hist = train(m, x, y, cfg, progress=False)
     # under the shared SGD this stayed at ~0.001 nats; with Adam it climbs from 0 within 40 steps
     assert hist[-1]["mi"] > 0.2 and hist[-1]["mi"] > hist[0]["mi"] + 0.2, (hist[0]["mi"], hist[-1]["mi"])
+
+
+def test_an_epoch_without_a_step_ends_cleanly(mini_random, tmp_path):
+    """max_steps=0 runs no step (no division by an empty epoch), and a resume past max_steps trains nothing more."""
+    x, y = _data(mini_random)
+    m = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    before = m.prompt_learner.ctx.detach().clone()
+    assert train(m, x, y, TrainConfig(epochs=2, batch_size=8), progress=False, max_steps=0) == []
+    assert torch.equal(before, m.prompt_learner.ctx.detach())
+    cfg = TrainConfig(epochs=3, batch_size=8)
+    first = train(m, x, y, cfg, out_dir=tmp_path, progress=False, max_steps=4)
+    assert len(first) == 4
+    again = train(m, x, y, cfg, out_dir=tmp_path, resume=True, progress=False, max_steps=4)
+    assert again == first

@@ -116,12 +116,12 @@ def _open(path) -> Image.Image:
 
 def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> MissingData:
     where = "; ".join(str(p) for p in looked)
-    tv = " or pass --download to let torchvision fetch it" if spec.torchvision else ""
+    tv = " or download=True to let torchvision fetch it" if spec.torchvision else ""
     return MissingData(
         f"{spec.name} not found under data root {root}. Looked for: {where}. "
         f"Prepare it as in CoOp's DATASETS.md ({COOP_DATASETS_MD}): folder '{spec.coop_dir}/' with "
         f"{SOURCES[spec.name]}{tv}; `python -m dpt data --data-root {root}` checks every dataset, or run on the "
-        "offline miniature (--profile miniature).")
+        "offline miniature (the 'miniature' profile).")
 
 
 def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset:
@@ -287,9 +287,9 @@ def load_benchmark(name: str, root: str | Path | None, download: bool = False) -
         raise BadInput(f"unknown dataset {name!r}; valid: {', '.join([*BENCHMARKS, *IMAGENET_VARIANTS])}")
     spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     if root is None:
-        raise MissingData(f"{name} needs a data root: pass --data-root DIR (or set DPT_DATA) pointing at the "
+        raise MissingData(f"{name} needs a data root: pass root=DIR (or set DPT_DATA) pointing at the "
                           "folder that holds the CoOp-style dataset folders, or run on the offline miniature "
-                          "(--profile miniature).")
+                          "(the 'miniature' profile).")
     root = Path(root).expanduser()
     folder = root / spec.coop_dir
     looked = []

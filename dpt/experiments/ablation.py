@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import Parser
+from .command_line import Parser
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
 from .profiles import resolve_profile
@@ -22,7 +22,7 @@ ABLATIONS: dict[str, dict] = {
     "no_mi": {"mi_weight": 0.0},
     "no_mixup": {"mixup": "none"},
     "no_mi_no_mixup": {"mi_weight": 0.0, "mixup": "none"},
-    "mixup_within": {"mixup": "within"},
+    "mixup_within": {"mixup": "within", "mixup_in_mi": False},  # one-hot targets: no MI pairs (see check_run)
     "mixup_not_in_mi": {"mixup_in_mi": False},
     "mi_nwj": {"mi_estimator": "nwj"},
     "mi_dv": {"mi_estimator": "dv"},

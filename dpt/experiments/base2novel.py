@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import Parser
+from .command_line import Parser
 from ..data import resolve_dataset_names
 from ..methods import METHODS
 from .grid import grid, run_grid

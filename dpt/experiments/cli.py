@@ -14,12 +14,14 @@
   predict     classify your images with a saved prompt, or export its class features for open_clip (see --help)
   course      execute every notebook in notebooks/ top to bottom, in place (outputs and figures)
   colab       give every notebook the Colab badge and install cell for dpt.experiments.colab.REPOSITORY
+  pretrain    pretrain a miniclip (v1 or v2) on ShapeWorld, resumable (see --help)
 """
 import argparse
 import sys
 import time
 
-from ..errors import BadInput, Parser, run_cli
+from ..errors import BadInput
+from .command_line import Parser, run_cli
 
 
 def info_parser() -> argparse.ArgumentParser:
@@ -120,7 +122,7 @@ COMMANDS = {"base2novel": ("base2novel", "main", "parser"), "ablate": ("ablation
             "colab": ("colab", "main", "parser"), "data": ("data_check", "main", "parser"),
             "recipes": ("recipes", "main", "parser"), "evaluate": ("prompt_files", "evaluate_main", "evaluate_parser"),
             "predict": ("prompt_files", "predict_main", "predict_parser"), "info": ("cli", "info", "info_parser"),
-            "search": ("search", "main", "parser"),
+            "search": ("search", "main", "parser"), "pretrain": ("pretrain", "main", "parser"),
             "course": ("cli", "course", "course_parser")}
 
 

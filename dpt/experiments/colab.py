@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import Parser
+from .command_line import Parser
 
 REPOSITORY = "https://github.com/dpt-project/dpt"  # the project's public address (a placeholder until it has one)
 BRANCH = "main"

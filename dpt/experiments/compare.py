@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from ..data import resolve_dataset_names
-from ..errors import BadInput, Parser
+from ..errors import BadInput
+from .command_line import Parser
 from .store import read_rows
 from .summary import format_differences, format_table, summarise
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..data import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
 from ..data.benchmarks import SOURCES, load_benchmark
 from ..data.dataset import file_stamp
-from ..errors import BadInput, DptError, MissingData, Parser
+from ..errors import BadInput, DptError, MissingData
+from .command_line import Parser
 
 
 def check_dataset(name: str, root: Path, files: bool = True) -> tuple[bool, str]:

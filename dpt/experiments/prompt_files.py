@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from ..data import load_dataset, resolve_dataset_names
-from ..errors import BadInput, Parser
+from ..errors import BadInput
+from .command_line import Parser
 from ..evaluate import base_novel_scores, percent, score_images
 from ..inputs import evaluation_sets
 from ..saved import load_prompts, read_prompt_file

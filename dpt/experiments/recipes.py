@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from ..errors import Parser
+from .command_line import Parser
 
 RECIPES_FILE = Path(__file__).with_name("recipes.json")
 

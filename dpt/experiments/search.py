@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BadInput, Parser
+from ..errors import BadInput
+from .command_line import Parser
 from ..files import write_json_atomic
 from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from ..errors import Parser
+from .command_line import Parser
 from ..config import check
 from ..data import resolve_dataset_names
 from ..methods import METHODS, check_method

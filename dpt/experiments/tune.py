@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import resolve_dataset_names
-from ..errors import BadInput, Parser
+from ..errors import BadInput
+from .command_line import Parser
 from ..files import locked, write_json_atomic
 from ..methods import MethodConfig
 from .base2novel import run_benchmark

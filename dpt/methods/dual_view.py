@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import classwise_mixup
+from ..errors import BadInput
 from ..mi import make_estimator
 from ..prompts import CLIP_IMAGENET_TEMPLATES, hand_crafted_features
 from .base import ensembled, training_batches
@@ -26,7 +27,8 @@ class DualViewPrompt(CoOp):
     Exploration (`mi_visual`): a second learnable estimator between the class-wise mixed image features and
     their mixed soft (or fused) text features, so the visual augmentation enters an MI term, not only the CE.
     Adaptive anchor (`anchor`): each class's pair is weighted by how right the hand-crafted view is on that
-    class's training shots. Inference (`ensemble`, `ensemble_from`): the hand-crafted view mixed back in.
+    class's training shots (kept with the prompt, for the classes it was trained on). Inference (`ensemble`,
+    `ensemble_from`): the hand-crafted view mixed back in.
     """
     name = "dpt"
     config_fields = (*CoOp.config_fields, "mi_weight", "mi_estimator", "critic", "critic_hidden", "mixup",
@@ -42,6 +44,18 @@ class DualViewPrompt(CoOp):
         # what the run derives from its training shots (never from val or test): saved with the prompt
         self.register_buffer("anchor_weights", torch.ones(len(self.classnames), device=backbone.device))
         self.register_buffer("ensemble_weight", torch.tensor(float(cfg.ensemble), device=backbone.device))
+
+    @classmethod
+    def check_run(cls, cfg, train) -> None:
+        if cfg.mixup == "within" and cfg.mixup_in_mi and cfg.mi_weight > 0:
+            raise BadInput("mixup='within' with mixup_in_mi=True: within-class mixup gives one-hot targets, so its MI "
+                           "pairs would be copies of the class pairs, and InfoNCE would score each positive as a "
+                           "negative of its copy; set mixup_in_mi=False with within-class mixup")
+
+    def fused_weight(self) -> float:
+        """The hand-crafted view's share in the fused view of `mi_visual="fused"`: the inference ensemble's weight,
+        or an even mix (0.5) where the ensemble is off (ensemble=0, where the fused view would be the soft one)."""
+        return float(self.ensemble_weight) or 0.5
 
     def critic_parameters(self):
         return list(self.mi.parameters()) + (list(self.mi_visual.parameters()) if hasattr(self, "mi_visual") else [])
@@ -66,8 +80,9 @@ class DualViewPrompt(CoOp):
     def begin_training(self, data):
         if self.cfg.anchor != "fixed":
             acc, conf = self._view_accuracy(data, self.hand)
-            w = acc if self.cfg.anchor == "accuracy" else conf
-            self.anchor_weights.copy_(w)
+            self.anchor_weights = (acc if self.cfg.anchor == "accuracy" else conf).clone()  # the trained classes'
+        elif len(self.anchor_weights) != len(self.classnames):
+            self.anchor_weights = torch.ones(len(self.classnames), device=self.anchor_weights.device)
 
     def end_training(self, data):
         if self.cfg.ensemble_from == "shots":
@@ -75,11 +90,6 @@ class DualViewPrompt(CoOp):
             soft, _ = self._view_accuracy(data, self.soft_features().detach())
             a_hand, a_soft = float(hand.mean()), float(soft.mean())
             self.ensemble_weight.fill_(a_hand / (a_hand + a_soft) if a_hand + a_soft > 0 else 0.0)
-
-    def set_classnames(self, classnames, template=None):
-        super().set_classnames(classnames, template)
-        if hasattr(self, "anchor_weights") and len(self.anchor_weights) != len(self.classnames):
-            self.anchor_weights = torch.ones(len(self.classnames), device=self.anchor_weights.device)  # not trained on
 
     def loss(self, image_features, labels):
         c = self.cfg
@@ -110,7 +120,7 @@ class DualViewPrompt(CoOp):
         if c.mi_visual != "none" and c.mi_visual_weight > 0:
             v, targets = (mix.features, mix.targets) if mix is not None else (
                 image_features, F.one_hot(labels, len(self.classnames)).to(soft.dtype))
-            view = soft if c.mi_visual == "soft" else ensembled(soft, self.hand, float(self.ensemble_weight) or 0.5)
+            view = soft if c.mi_visual == "soft" else ensembled(soft, self.hand, self.fused_weight())
             objective_v, mi_v = self.mi_visual(v.to(soft.dtype), F.normalize(targets @ view, dim=-1))
             loss = loss - c.mi_visual_weight * objective_v
             terms["mi_visual"] = mi_v
@@ -121,7 +131,9 @@ class DualViewPrompt(CoOp):
 class DualViewEnsemble(DualViewPrompt):
     """dpt whose hand-crafted view is a template ensemble (the ablation: does a richer second view help?). On
     miniclip, the dataset's template in every phrasing of its style that the pretraining captions use; on CLIP,
-    CLIP's 60 ImageNet templates (PromptSRC's). Only the MI term's view changes: the soft view still classifies."""
+    CLIP's 60 ImageNet templates (PromptSRC's). The ensembled view replaces the single template wherever dpt reads
+    the hand-crafted view: in the MI term and in the inference ensemble (with ensemble > 0, test-time class features
+    mix the soft view with this ensembled view)."""
     name = "dpt_hand_ensemble"
 
     def set_classnames(self, classnames, template=None):

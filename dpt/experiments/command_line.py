@@ -1,0 +1,39 @@
+"""How a command ends on bad input: one line on stderr and exit status 2 (the library raises `dpt.errors.DptError`
+in its own words; the commands add their flags where they re-raise)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import BadInput, DptError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line ends like every other bad input: one line, exit status 2."""
+
+    def error(self, message: str):
+        raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+# What a library error names (an argument, a function) -> the option of the commands that sets it
+FLAGS = (("pretrained=PATH", "--pretrained PATH"), ("save_prompts(method, path)", "--save-prompts DIR"),
+         ("export_head(path)", "--export-head FILE"), ("warmup_epochs=0", "--train-set warmup_epochs=0"),
+         ("epochs=", "--epochs N"), ("out_dir", "--runs-dir DIR"), ("resume=False", "drop --resume"),
+         ("download=True", "--download"), ("root=DIR", "--data-root DIR"), ("cache_dir", "--cache-dir DIR"),
+         ("backbone 'miniclip'", "--backbone miniclip"), ("'miniature' profile", "--profile miniature"),
+         ("device='cpu'", "--device cpu"))
+
+
+def for_the_command_line(message: str) -> str:
+    """A library error's message, with the command-line options that set what it names."""
+    flags = list(dict.fromkeys(flag for words, flag in FLAGS if words in message and flag not in message))
+    return f"{message} (on the command line: {', '.join(flags)})" if flags else message
+
+
+def run_cli(main, *args) -> None:
+    """Run a command-line entry point: bad input ends as one line on stderr and exit status 2."""
+    try:
+        main(*args)
+    except DptError as e:
+        print(f"error: {for_the_command_line(str(e))}", file=sys.stderr)
+        sys.exit(2)

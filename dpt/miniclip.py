@@ -1,0 +1,158 @@
+"""The offline miniature CLIP: open_clip's own `CLIP` class at toy scale, its versions (configs), the stems that
+replace a ViT's patch embedding, and the checkpoints shipped in `dpt/assets/`."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from open_clip import CLIP
+from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+from torch import nn
+from torchvision import transforms as T
+
+from .weights import BackboneUnavailable, load_state_dict
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+ASSETS = Path(__file__).parent / "assets"
+MINICLIP_NAME = "miniclip"
+
+
+@dataclass(frozen=True)
+class MiniclipSpec:
+    """One version of the miniature CLIP: open_clip's own `CLIP` class at toy scale, the standard 49,408-token
+    BPE vocabulary, and the checkpoint shipped for it. `conv_stem`: the ViT's patch embedding is a small
+    stack of strided 3x3 convolutions (Xiao et al. 2021, "Early convolutions help transformers see better")
+    instead of one linear patch projection."""
+    name: str
+    cfg: dict
+    checkpoint: Path
+    conv_stem: bool | str = False  # False, or the stem replacing the ViT's patch embedding (STEMS)
+    world: str = "shapes"  # what it was pretrained on: "shapes" (world.py) or "objects" (objects.py)
+
+
+MINICLIPS = {s.name: s for s in (
+    MiniclipSpec("miniclip", dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=96, heads=3, layers=4, mlp_ratio=2.0)),
+        ASSETS / "miniclip.pt"),
+    # v2: the tower that learned shape fastest of those piloted with visual prompts still possible (a hybrid ViT,
+    # benchmarks/miniclip_pilot.py, results/miniclip_pilot.json), on ShapeWorld v2's object kinds
+    MiniclipSpec("miniclip-v2", dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=4, layers=4, mlp_ratio=2.0)),
+        ASSETS / "miniclip_v2.pt", conv_stem="res", world="objects"),
+)}
+MINICLIP_CFG = MINICLIPS[MINICLIP_NAME].cfg  # v1, the default miniature's backbone
+MINICLIP_CHECKPOINT = MINICLIPS[MINICLIP_NAME].checkpoint
+def miniclip_transforms(image_size: int):
+    norm = T.Normalize(OPENAI_MEAN, OPENAI_STD)
+    val = T.Compose([T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(image_size),
+                     T.ToTensor(), norm])
+    train = T.Compose([T.RandomResizedCrop(image_size, scale=(0.7, 1.0), interpolation=T.InterpolationMode.BICUBIC),
+                       T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    return train, val
+
+
+class ConvStem(nn.Module):
+    """Strided 3x3 convolutions (BatchNorm + ReLU between) that turn an image into one token per patch, for
+    a ViT's `conv1`: log2(patch) convolutions of stride 2, widths doubling up to the transformer's width."""
+
+    def __init__(self, patch: int, width: int):
+        super().__init__()
+        n = int(math.log2(patch))
+        if 2 ** n != patch:
+            raise ValueError(f"a conv stem needs a power-of-two patch size, got {patch}")
+        chans = [3] + [width // 2 ** (n - 1 - i) for i in range(n)]
+        layers = []
+        for i in range(n):
+            layers.append(nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1, bias=i == n - 1))
+            if i < n - 1:
+                layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
+        return self.net[0].weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ResStem(nn.Module):
+    """A hybrid ViT's patch embedding (Dosovitskiy et al.'s ViT-R): open_clip's ModifiedResNet stem (three 3x3
+    convolutions, an average pool) and two of its Bottleneck stages, stride 8 in all, then a 1x1 convolution to the
+    transformer's width. The transformer, its [CLS] token and the visual prompts of IVLP / MaPLe / PromptSRC are
+    untouched: only how pixels become tokens changes, with a convolution's bias for local shape."""
+
+    def __init__(self, patch: int, width: int, channels: int = 16):
+        super().__init__()
+        from open_clip.modified_resnet import Bottleneck
+        if patch != 8:
+            raise ValueError(f"the residual stem makes 8-pixel tokens, got patch {patch}")
+        c = channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, c // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
+        self.layer1 = Bottleneck(c, c, 1)
+        self.layer2 = Bottleneck(c * 4, c * 2, 2)
+        self.proj = nn.Conv2d(c * 8, width, 1)
+
+    @property
+    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
+        return self.proj.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.layer2(self.layer1(self.stem(x))))
+
+
+STEMS = {"conv": ConvStem, "res": ResStem}
+
+
+def build_clip(cfg: dict, conv_stem: bool | str = False) -> CLIP:
+    """open_clip's CLIP from a config dict (embed_dim, vision_cfg, text_cfg), randomly initialised; a tuple of
+    vision layers gives open_clip's ModifiedResNet, else a ViT, its patch embedding replaced by a stem if asked
+    ("conv": strided convolutions; "res": residual stages, a hybrid ViT; True means "conv")."""
+    model = CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
+                 text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
+    if conv_stem:
+        stem = STEMS["conv" if conv_stem is True else conv_stem]
+        model.visual.conv1 = stem(cfg["vision_cfg"]["patch_size"], cfg["vision_cfg"]["width"])
+    return model
+
+
+def build_miniclip(version: str = MINICLIP_NAME) -> CLIP:
+    """A randomly initialised miniclip of `version` ("miniclip" or "miniclip-v2")."""
+    spec = MINICLIPS[version]
+    return build_clip(spec.cfg, spec.conv_stem)
+
+
+def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True, version: str = MINICLIP_NAME) -> CLIP:
+    model = build_miniclip(version)
+    if pretrained:
+        path = Path(checkpoint).expanduser() if checkpoint else MINICLIPS[version].checkpoint
+        if not path.is_file():
+            raise BackboneUnavailable(
+                f"miniclip checkpoint not found at {path}. It ships with the package; restore it with "
+                "`git checkout dpt/assets/` or regenerate it with `python -m dpt.pretrain`.")
+        state = load_state_dict(path)
+        try:
+            model.load_state_dict({k: v.float() for k, v in state.items()})
+        except RuntimeError as e:
+            raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture "
+                                      f"({str(e).splitlines()[0][:200]}); pass a checkpoint written by "
+                                      f"`python -m dpt.pretrain --arch {version}`") from e
+    return model
+
+
+def miniclip_info(version: str = MINICLIP_NAME) -> dict:
+    """The JSON record written beside the shipped checkpoint by `python -m dpt.pretrain`."""
+    return json.loads(MINICLIPS[version].checkpoint.with_suffix(".json").read_text())
+
+
