@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 export DPT_CACHE ?= $(CURDIR)/.cache/dpt
 
-.PHONY: setup browser-deps course lab test benchmark tune tune-image protocols criteria clean
+.PHONY: setup browser-deps course lab test test-fast benchmark tune tune-image protocols criteria clean
 
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,12 @@ browser-deps:
 # The whole test suite: unit tests, the browser test and every notebook under nbval.
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env tests notebooks
+
+# The quick loop while developing (under 2 minutes on 2 cores): the unit tests without those marked slow, i.e.
+# without the browser, JupyterLab, Ray, the speed benchmarks, ViT-B-16, kill/resume, the fp16/bf16 training runs and
+# nbval (tests/conftest.py says which). `make test` runs everything, and is what CI runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # The committed results, in the order they depend on each other (each command reuses every stored row, so a
 # rerun only trains what is missing; benchmarks/reuse_check.py checks that). Rows go to results/<profile>/.

@@ -123,7 +123,7 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
     check_device(device)
     if name in MINICLIPS:
         if pretrained not in (None, "default"):
-            checkpoint = checkpoint or pretrained  # a checkpoint path, e.g. from `python -m dpt.pretrain --out`
+            checkpoint = checkpoint or pretrained  # a checkpoint path, e.g. from `python -m dpt pretrain --out`
         model = load_miniclip(checkpoint, pretrained=pretrained is not None, version=name)
         train_pre, val_pre = miniclip_transforms(MINICLIPS[name].cfg["vision_cfg"]["image_size"])
         weights = "random-init" if pretrained is None else str(checkpoint or MINICLIPS[name].checkpoint)

@@ -45,10 +45,12 @@ def score_images(method: PromptMethod, evaluation: dict) -> dict[str, torch.Tens
     it was."""
     trained = (method.classnames, method.template)
     hits = {}
-    for name, es in evaluation.items():
-        method.set_classnames(es.classnames, es.template)
-        hits[name] = correct(method, es.data)
-    method.set_classnames(*trained)
+    try:
+        for name, es in evaluation.items():
+            method.set_classnames(es.classnames, es.template)
+            hits[name] = correct(method, es.data)
+    finally:  # a failed evaluation (a bad image, an interrupt) leaves the method pointed at its own classes
+        method.set_classnames(*trained)
     return hits
 
 

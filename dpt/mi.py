@@ -119,8 +119,9 @@ class NWJ(MIEstimator):
 
 
 class DonskerVaradhan(MIEstimator):
-    """MINE. With `ema` in (0, 1), the gradient of log E_q[e^f] uses a moving average of E_q[e^f]
-    in its denominator, which removes the bias of the mini-batch estimate (Belghazi et al., 2018)."""
+    """MINE. With `ema` in (0, 1), the gradient of log E_q[e^f] uses a moving average of E_q[e^f] in its
+    denominator, which reduces the bias of the mini-batch *gradient* (Belghazi et al., 2018); the estimate read out
+    is the plain mini-batch DV bound, as biased as before."""
 
     def __init__(self, critic: nn.Module, ema: float = 0.01):
         super().__init__(critic)
@@ -149,7 +150,7 @@ class JSD(MIEstimator):
         pos = scores.diag()
         neg = _off_diagonal(scores)
         objective = -F.softplus(-pos).mean() - F.softplus(neg).mean()
-        f = scores + 1.0  # the JS-optimal critic is log p/q - 1 away from NWJ's optimum
+        f = scores + 1.0  # JSD's optimal critic is log p/q, NWJ's is 1 + log p/q: shift by 1 to read NWJ's bound
         estimate = f.diag().mean() - torch.exp(_log_mean_exp_off_diagonal(f) - 1.0)
         return objective, estimate.detach()
 

@@ -140,19 +140,19 @@ def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True,
         if not path.is_file():
             raise BackboneUnavailable(
                 f"miniclip checkpoint not found at {path}. It ships with the package; restore it with "
-                "`git checkout dpt/assets/` or regenerate it with `python -m dpt.pretrain`.")
+                "`git checkout dpt/assets/` or regenerate it with `python -m dpt pretrain`.")
         state = load_state_dict(path)
         try:
             model.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as e:
             raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture "
                                       f"({str(e).splitlines()[0][:200]}); pass a checkpoint written by "
-                                      f"`python -m dpt.pretrain --arch {version}`") from e
+                                      f"`python -m dpt pretrain --arch {version}`") from e
     return model
 
 
 def miniclip_info(version: str = MINICLIP_NAME) -> dict:
-    """The JSON record written beside the shipped checkpoint by `python -m dpt.pretrain`."""
+    """The JSON record written beside the shipped checkpoint by `python -m dpt pretrain`."""
     return json.loads(MINICLIPS[version].checkpoint.with_suffix(".json").read_text())
 
 

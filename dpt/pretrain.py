@@ -111,7 +111,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
              workers=2, progress=True, log_every=50, group_size=1, init=None, arch="miniclip", world=None,
              cfg=None, conv_stem=None, probe_every=0, probe=None, partial: Path | None = None, save_every=250,
              resume=False, stop_after=None, settings=None):
-    """Train a miniclip (fresh, or continued from the checkpoint `init`); returns (model, history, probes).
+    """Train a miniclip (fresh, or continued from the checkpoint `init`).
 
     arch: a MINICLIPS version (its config, stem and world), or `cfg` / `conv_stem` / `world` given directly
     (pilots of other towers). partial: where the resumable state goes every `save_every` steps; resume:

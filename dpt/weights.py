@@ -27,7 +27,7 @@ def load_state_dict(path: Path) -> dict:
         raise BackboneUnavailable(
             f"checkpoint file {path} is corrupt or not a PyTorch checkpoint ({type(e).__name__}: {e}). "
             "Re-download it, or for the miniature restore it with `git checkout dpt/assets/` "
-            "or regenerate it with `python -m dpt.pretrain`.") from e
+            "or regenerate it with `python -m dpt pretrain`.") from e
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise BackboneUnavailable(f"checkpoint file {path} holds no state dict")

@@ -48,3 +48,21 @@ def make_dtd(root, classes=("banded", "braided", "bubbly", "bumpy"), per_split=N
                 split[name].append([rel, label, c])
     (folder / "split_zhou_DescribableTextures.json").write_text(json.dumps(split))
     return Path(root)
+
+
+# What `make test-fast` (pytest -m "not slow") leaves out, beside the tests marked slow where they are defined:
+# whole modules that start a browser, JupyterLab, Ray, the speed benchmarks or the real path's commands; every
+# test that builds a ViT-B-16
+# (the fixtures below; its 600 MB checkpoint too); and every notebook cell (nbval).
+SLOW_MODULES = {"test_browser", "test_jupyterlab", "test_ray_engine", "test_speed_benchmark", "test_real_path"}
+SLOW_FIXTURES = {"vit_b16_random", "vit_checkpoint"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (module is not None and module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(v in SLOW_FIXTURES for v in params.values() if isinstance(v, str))
+                or str(item.fspath).endswith(".ipynb")):
+            item.add_marker(pytest.mark.slow)

@@ -62,7 +62,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
 
 
 def test_missing_miniclip_checkpoint_says_what_to_do(tmp_path):
-    with pytest.raises(BackboneUnavailable, match="dpt.pretrain"):
+    with pytest.raises(BackboneUnavailable, match="python -m dpt pretrain"):
         load_backbone("miniclip", checkpoint=tmp_path / "nope.pt")
 
 

@@ -147,10 +147,11 @@ def test_what_the_user_sees(command, extra, expected, workdir, monkeypatch, caps
 
 
 PLANTS = {  # a fault each, planted in a scratch copy of dpt; the sweep must fail on the named case
-    "silent accept": ("dpt/experiments/options.py", "if args.epochs is not None and args.epochs < 1:", "if False:",
-                      "base2novel and --epochs and -1"),
-    "traceback": ("dpt/experiments/recipes.py", "def main(argv=None):",
-                  "def main(argv=None):\n    raise KeyError('planted')", "recipes and help"),
+    "silent accept": ("dpt/experiments/base2novel.py", "    args = ap.parse_args(argv)\n",
+                      "    args = ap.parse_args(argv)\n    args.seeds = [1]  # planted: --seeds ignores its value\n",
+                      "base2novel and seeds and -1"),
+    "traceback": ("dpt/experiments/recipes.py", "def main(argv=None) -> None:",
+                  "def main(argv=None) -> None:\n    raise KeyError('planted')", "recipes and help"),
 }
 
 
@@ -164,8 +165,8 @@ def test_the_sweep_catches_a_silent_accept_and_a_traceback(tmp_path, fault):
     for planted in (False, True):
         copy = tmp_path / ("planted" if planted else "clean")
         shutil.copytree(ROOT / "dpt", copy / "dpt", ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
-        (copy / "dpt" / "assets").rmdir() if not any((copy / "dpt" / "assets").iterdir()) else None
-        os.symlink(ROOT / "dpt" / "assets" / "miniclip.pt", copy / "dpt" / "assets" / "miniclip.pt")
+        for weights in (ROOT / "dpt" / "assets").glob("*.pt"):  # the shipped checkpoints, linked, not copied
+            os.symlink(weights, copy / "dpt" / "assets" / weights.name)
         shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns("__pycache__"))
         if planted:
             source = (copy / path).read_text()

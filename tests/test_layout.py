@@ -152,6 +152,7 @@ def test_the_checker_finds_a_planted_circle_and_a_planted_upward_import(tmp_path
     assert g["dpt.methods"] == {"dpt.methods.coop"} and g["dpt.methods.coop"] == {"dpt.methods.registry"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpt.methods", "dpt.trainer", "dpt.run", "dpt.inputs"])
 def test_library_modules_import_without_the_experiment_layer(name):
     """Importing a library module in a fresh interpreter loads no module of the experiment layer."""

@@ -10,6 +10,7 @@ from dpt.mi import InfoNCE, SeparableCritic, fit_on_gaussians, gaussian_mi, make
 TOLERANCE = 0.35
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["infonce", "jsd", "dv", "nwj"])
 @pytest.mark.parametrize("mi", [0.5, 1.5])
 def test_estimators_track_known_gaussian_mi(name, mi):

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import open_clip
+import pytest
 import torch
 
 from dpt.backbones import ASSETS, MINICLIP_CFG, build_miniclip
@@ -25,6 +26,7 @@ def test_shipped_checkpoint_loads_and_recognises_heldout_colours(miniclip):
     assert abs(record["heldout_shape_zero_shot"] - heldout_accuracy(miniclip.model, miniclip.tokenizer, "shape")) < 1.0
 
 
+@pytest.mark.slow
 def test_a_few_pretraining_steps_lower_the_loss():
     torch.manual_seed(0)
     scenes, images = render_corpus(64, seed=3, size=MINICLIP_CFG["vision_cfg"]["image_size"], workers=1, progress=False)
@@ -46,6 +48,7 @@ def test_a_few_pretraining_steps_lower_the_loss():
     assert after < before - 0.5
 
 
+@pytest.mark.slow
 def test_the_shipped_miniclip_v2_names_objects_by_their_shape():
     """miniclip-v2 (a hybrid ViT on ShapeWorld v2) names the kind of a held-out object among all 67 from its shape
     far above chance (1.5%), and its record describes this very checkpoint."""

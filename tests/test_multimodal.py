@@ -207,6 +207,7 @@ def test_prompt_depth_beyond_the_backbone_is_refused(miniclip):
         build_method("ivlp", miniclip, CLASSES, "a photo of a {}.", MethodConfig(prompt_depth=9))
 
 
+@pytest.mark.slow
 def test_either_module_can_be_imported_first():
     import subprocess
     import sys

@@ -149,6 +149,7 @@ class OneDevice(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", LEARNING + ["zeroshot"])
 def test_every_tensor_on_the_runs_device(method):
     """A training step (loss, backward, optimiser), a switch to other classes and an evaluation, with the run on

@@ -109,6 +109,7 @@ def _writer(path, start, n):
                    "base": 1.0, "identity": {"seed": i}, "provenance": {}})
 
 
+@pytest.mark.slow
 def test_concurrent_writers_keep_every_row(tmp_path):
     path = tmp_path / "shared.json"
     ctx = mp.get_context("spawn")

@@ -41,6 +41,7 @@ def cli(monkeypatch, capsys, *argv):
     return code, capsys.readouterr()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", LEARNERS)
 def test_save_load_evaluate_reproduces_the_stored_row_exactly(trained, method, monkeypatch, capsys):
     tmp, rows = trained

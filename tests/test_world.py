@@ -37,6 +37,7 @@ def test_captions_vary_and_name_the_style():
     assert any(w in c for c in caps for w in ("sketch", "drawing", "outline"))
 
 
+@pytest.mark.slow
 def test_caption_vocabulary_is_every_word_pretraining_uses():
     from dpt.data.world import BACKGROUNDS, COLOURS, SHADES, SHAPES, SIZES, caption_vocabulary
     vocab = caption_vocabulary()

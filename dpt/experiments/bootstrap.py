@@ -6,7 +6,7 @@ the same resampled images can be scored for every method at once: the intervals 
 paired, which is what tells a real gap from a lucky test set. Percentile intervals, `reps` resamples
 drawn from a fixed seed, so a table is reproducible to the last digit.
 
-Aggregation follows `dpt.summary`: per dataset the mean over seeds of base, novel and HM; the average
+Aggregation follows `dpt.experiments.summary`: per dataset the mean over seeds of base, novel and HM; the average
 over datasets is the HM of the averaged base and novel accuracies.
 """
 from __future__ import annotations

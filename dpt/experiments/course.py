@@ -2,10 +2,10 @@
 
 Every notebook starts with
 
-    from dpt.course import setup
+    from dpt.experiments.course import setup
     P = setup()
 
-The profile (`dpt.config`) is `miniature` (miniclip + ShapeWorld, any CPU, offline) unless the
+The profile (`dpt.experiments.profiles`) is `miniature` (miniclip + ShapeWorld, any CPU, offline) unless the
 environment variable DPT_PROFILE says `real` (open_clip ViT-B-16 / openai + the benchmark datasets
 under DPT_DATA). A `real` request that cannot be met (no GPU, no data) falls back to the miniature
 with a message saying what is missing, so a notebook always runs top to bottom.

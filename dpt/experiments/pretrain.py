@@ -156,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--group-size", type=_positive(int), default=1,
                     help="batches are groups of this many scenes sharing colour, shade and style (1: random)")
     ap.add_argument("--init", default=None, help="continue from this checkpoint instead of a fresh model")
-    ap.add_argument("--probe-every", type=int, default=0, help="zero-shot probes every N steps (0: only at the end)")
+    ap.add_argument("--probe-every", type=_non_negative(int), default=0, help="zero-shot probes every N steps (0: only at the end)")
     ap.add_argument("--save-every", type=_positive(int), default=250, help="resumable state every N steps")
     ap.add_argument("--resume", action="store_true", help="continue from <out>.partial.pt if it is there")
     ap.add_argument("--workers", type=_positive(int), default=2)

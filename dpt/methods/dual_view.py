@@ -52,6 +52,12 @@ class DualViewPrompt(CoOp):
                            "pairs would be copies of the class pairs, and InfoNCE would score each positive as a "
                            "negative of its copy; set mixup_in_mi=False with within-class mixup")
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "anchor_weights"
+        if key in state_dict:  # the anchor of the classes it was trained on, whichever classes it points at now
+            self.anchor_weights = torch.empty_like(state_dict[key], device=self.anchor_weights.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def fused_weight(self) -> float:
         """The hand-crafted view's share in the fused view of `mi_visual="fused"`: the inference ensemble's weight,
         or an even mix (0.5) where the ensemble is off (ensemble=0, where the fused view would be the soft one)."""
