@@ -126,8 +126,9 @@ def optimizer_step(method: PromptMethod, loss: torch.Tensor, terms: dict, optimi
     for o in optimizers:
         o.zero_grad(set_to_none=True)
     method.backward(loss, terms, Scaling(scaler, optimizers))
-    for o in optimizers:
-        scaler.step(o)
+    for o in optimizers:  # one without gradients (a critic whose MI weight is 0) has nothing to step or check
+        if any(p.grad is not None for group in o.param_groups for p in group["params"]):
+            scaler.step(o)
     scaler.update()
 
 
@@ -272,7 +273,7 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
         opt.load_state_dict(state["optimizer"])
         if critic_opt is not None:
             critic_opt.load_state_dict(state["critic_optimizer"])
-        if scaler.is_enabled():  # fp16: resume at the loss scale (and growth count) the run had reached
+        if scaler.is_enabled() and state.get("scaler"):  # fp16: resume at the scale (and growth count) reached
             scaler.load_state_dict(state["scaler"])
         start_epoch = state["epoch"] + 1
         history = state["history"]

@@ -220,3 +220,41 @@ def test_a_cuda_device_without_a_gpu_is_refused_in_one_line():
                                        r"device='cpu'") as err:
         load_backbone("miniclip", device="cuda")
     assert "\n" not in str(err.value)
+
+
+def test_fp16_trains_a_method_whose_critic_gets_no_gradient(mini_random):
+    """dpt with mi_weight 0 (the no_mi ablations) still builds its critic's Adam; under fp16 that optimizer has no
+    gradient to unscale, and the step must go on without it."""
+    x, y = _features(mini_random)
+    m = build_method("dpt", mini_random, CLASSES, "a photo of a {}.", MethodConfig(mi_weight=0.0))
+    hist = train(m, x, y, TrainConfig(epochs=2, batch_size=8, precision="fp16"), progress=False)
+    assert len(hist) == 8 and not all(h["skipped"] for h in hist)
+
+
+def test_an_fp16_resume_of_a_checkpoint_without_scaler_state_starts_a_fresh_scale(mini_random, tmp_path):
+    x, y = _features(mini_random)
+    m = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    cfg = TrainConfig(epochs=3, batch_size=8, precision="fp16")
+    train(m, x, y, cfg, out_dir=tmp_path, progress=False, stop_after_epoch=0)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state.pop("scaler")  # as an older checkpoint, or one written with the scaler off, holds it
+    torch.save(state, tmp_path / "checkpoint.pt")
+    m2 = build_method("coop", mini_random, CLASSES, "a photo of a {}.")
+    assert len(train(m2, x, y, cfg, out_dir=tmp_path, resume=True, progress=False)) == 12
+
+
+def test_prograd_keeps_the_ce_gradient_where_the_kl_gradient_is_not_finite_in_fp32(mini_random):
+    """Without a scaler to skip the step, the reference's `if along < 0` keeps the CE gradient when the KL one is
+    NaN (NaN < 0 is False); dpt's tensor form must do the same, not write NaN into the prompt."""
+    x, y = _features(mini_random, n=8)
+    m = build_method("prograd", mini_random, CLASSES, "a photo of a {}.")
+    loss, terms = m.loss(x, y)
+    terms["kl"].register_hook(lambda g: torch.full_like(g, float("nan")))
+    m.backward(loss, terms)
+    ce = [p.grad.clone() for p in m.parameters() if p.requires_grad]
+    assert all(torch.isfinite(g).all() for g in ce)
+    m.zero_grad()
+    loss, terms = m.loss(x, y)
+    torch.nn.functional.cross_entropy(m.logits(x), y).backward()
+    for a, p in zip(ce, [p for p in m.parameters() if p.requires_grad]):
+        torch.testing.assert_close(a, p.grad)

@@ -103,12 +103,12 @@ class ProGrad(CoOp):
         scale = scaling.scale if scaling is not None else (lambda t: t)
         g_kl = torch.autograd.grad(scale(terms["kl"]), params, retain_graph=True)
         scale(loss).backward()
-        for p, b in zip(params, g_kl):
-            p.grad += b - b  # exactly zero, or NaN where the KL gradient is not finite: the scaler then sees it
-        if scaling is not None:
+        if scaling is not None and scaling.scaler.is_enabled():
+            for p, b in zip(params, g_kl):
+                p.grad += b - b  # exactly zero, or NaN where the KL gradient is not finite: the scaler then skips
             scaling.unscale_()
-        for p, b in zip(params, g_kl):  # tensor ops only: no device sync, the same numbers as the reference's `if`
+        for p, b in zip(params, g_kl):  # tensor ops only (no device sync); the reference's `if along < 0`
             a = p.grad
             b_hat = b / torch.linalg.norm(b).clamp_min(1e-12)
             along = torch.dot(a.flatten(), b_hat.flatten())
-            p.grad = a - self.cfg.prograd_lambda * along.clamp(max=0) * b_hat
+            p.grad = torch.where(along < 0, a - self.cfg.prograd_lambda * along * b_hat, a)
