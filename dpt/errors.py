@@ -7,6 +7,12 @@ any other exception is a bug in dpt and keeps its traceback. Each error also der
 from __future__ import annotations
 
 
+def cause(e: BaseException, limit: int = 200) -> str:
+    """An exception as a short clause for a message: its type and first line, cut at a word (never mid-word)."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 class DptError(Exception):
     """Bad input or an unusable environment; the message is the whole story, on one line."""

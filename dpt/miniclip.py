@@ -13,6 +13,7 @@ from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 from torchvision import transforms as T
 
+from .errors import cause
 from .weights import BackboneUnavailable, load_state_dict
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -146,7 +147,7 @@ def load_miniclip(checkpoint: str | Path | None = None, pretrained: bool = True,
             model.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as e:
             raise BackboneUnavailable(f"checkpoint {path} does not match the miniclip architecture "
-                                      f"({str(e).splitlines()[0][:200]}); pass a checkpoint written by "
+                                      f"({cause(e)}); pass a checkpoint written by "
                                       f"`python -m dpt pretrain --arch {version}`") from e
     return model
 

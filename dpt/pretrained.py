@@ -16,6 +16,7 @@ import open_clip
 from open_clip import CLIP
 from torchvision import transforms as T
 
+from .errors import cause
 from .miniclip import MINICLIP_CFG
 from .weights import BackboneUnavailable, load_state_dict
 
@@ -89,8 +90,7 @@ def load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Cal
             hint = (" It looks like a miniclip checkpoint: load it as backbone 'miniclip' (or 'miniclip-v2')."
                     if shapes.get("positional_embedding", (0,))[0] == MINICLIP_CFG["text_cfg"]["context_length"]
                     else " Is it a checkpoint of another model?")
-            raise BackboneUnavailable(f"checkpoint {path} does not fit open_clip's {name} ({type(e).__name__}: "
-                                      f"{str(e).splitlines()[0][:160]}).{hint}") from e
+            raise BackboneUnavailable(f"checkpoint {path} does not fit open_clip's {name} ({cause(e)}).{hint}") from e
         return model.to(device), None, val_pre
     offline = pretrained is not None and not _hub_reachable()
     try:
@@ -100,7 +100,7 @@ def load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Cal
         raise
     except Exception as e:
         raise BackboneUnavailable(
-            f"could not load weights {pretrained!r} for {name} ({type(e).__name__}: {str(e).splitlines()[0][:160]}). "
+            f"could not load weights {pretrained!r} for {name} ({cause(e)}). "
             "What to do: go online once so open_clip downloads and caches them; or download the checkpoint "
             f"elsewhere and pass its file path: load_backbone({name!r}, pretrained=PATH); or run on the offline "
             "miniature: backbone 'miniclip', the 'miniature' profile (DPT_PROFILE=miniature).") from e

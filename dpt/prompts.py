@@ -55,13 +55,14 @@ def check_classnames(classnames: Sequence[str]) -> list[str]:
     bad = [n for n in names if not isinstance(n, str) or not n.strip()]
     if bad:
         raise BadInput(f"class names must be non-empty strings, got {bad[0]!r}")
-    seen, dups = set(), []
-    for n in names:
-        if n in seen:
-            dups.append(n)
-        seen.add(n)
+    seen, dups = {}, []
+    for n in names:  # as prompts write them: '_' as a space, runs of spaces as one
+        key = " ".join(n.replace("_", " ").split())
+        if key in seen:
+            dups.append(repr(n) if seen[key] == n else f"{seen[key]!r} and {n!r} (both prompt as {key!r})")
+        seen.setdefault(key, n)
     if dups:
-        raise BadInput(f"class names must be distinct; repeated: {', '.join(map(repr, dict.fromkeys(dups)))}")
+        raise BadInput(f"class names must be distinct; repeated: {', '.join(dict.fromkeys(dups))}")
     return names
 
 

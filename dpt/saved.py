@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .backbones import Backbone, load_backbone, weights_fingerprint
-from .errors import BadInput
+from .errors import BadInput, cause
 from .files import atomic_save
 from .methods import METHODS, MethodConfig, PromptMethod, build_method
 
@@ -36,7 +36,8 @@ def prompt_payload(method: PromptMethod, identity: dict | None = None) -> dict:
     return {"format": FORMAT, "version": VERSION, "method": method.name, "method_config": asdict(method.cfg),
             "classnames": list(method.classnames), "template": method.template,
             "state": {k: v.detach().cpu().clone() for k, v in method.state_dict().items()},
-            "backbone": backbone.name, "weights": weights_fingerprint(backbone), "identity": identity}
+            "backbone": backbone.name, "weights": weights_fingerprint(backbone), "weights_source": backbone.weights,
+            "identity": identity}
 
 
 def save_prompts(method: PromptMethod, path: str | Path, identity: dict | None = None) -> Path:
@@ -93,37 +94,50 @@ class SavedPrompt:
             x = m.backbone.encode_images(x)
         return m.logits(x).float().softmax(-1).cpu()
 
-    def predict(self, images, top_k: int = 5, batch_size: int = 64, progress: bool = True) -> list[tuple]:
+    def predict(self, images, top_k: int = 5, batch_size: int = 64, progress: bool = True,
+                on_skip=None) -> list[tuple]:
         """Top-k (class, probability) for each image: a tensor [N, 3, H, W] of preprocessed images, a PIL image, a
-        path, a folder (every image in it, sorted), or a list of those. Files that cannot be read as images are
-        named (a warning) and skipped; returns [(name, [(class, p), ...]), ...]."""
+        path, a folder (every file in it, sorted), or a list of those. A file that is not an image, or cannot be
+        read as one, is skipped and named: on_skip(name, why), by default a warning. Nothing classified at all is
+        an error. Returns [(name, [(class, p), ...]), ...]."""
         import warnings
         from PIL import Image
         if not isinstance(top_k, int) or top_k < 1:
             raise BadInput(f"top_k must be a whole number of at least 1, got {top_k!r}")
+        if on_skip is None:
+            def on_skip(name, why):
+                warnings.warn(f"skipped {name}: {why}", stacklevel=3)
         k = min(top_k, len(self.method.classnames))
         if isinstance(images, torch.Tensor):
             probs = self.probabilities(images)
             return [(str(i), self._top(p, k)) for i, p in enumerate(probs)]
         sources = list(_expand(images))
         if not sources:
-            raise BadInput(f"no images found in {images!r} (looked for {', '.join(IMAGE_SUFFIXES)})")
-        out, batch, names = [], [], []
+            raise BadInput(f"no files found in {images!r}; give image files ({', '.join(IMAGE_SUFFIXES)}) or "
+                           "folders of them")
+        out, batch, names, skipped = [], [], [], 0
         preprocess = self.method.backbone.preprocess
         for src in tqdm(sources, desc="classifying", disable=not progress or len(sources) < 2, unit="img"):
             name = getattr(src, "filename", None) or str(src)
+            if isinstance(src, Path) and src.suffix.lower() not in IMAGE_SUFFIXES:
+                on_skip(name, f"not an image file (looked for {', '.join(IMAGE_SUFFIXES)})")
+                skipped += 1
+                continue
             try:
                 img = src if isinstance(src, Image.Image) else Image.open(src)
                 batch.append(preprocess(img.convert("RGB")))
                 names.append(name)
             except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, unreadable
-                warnings.warn(f"skipping {name}: it cannot be read as an image ({type(e).__name__})", stacklevel=2)
+                on_skip(name, f"it cannot be read as an image ({type(e).__name__})")
+                skipped += 1
                 continue
             if len(batch) == batch_size:
                 out += self._flush(batch, names, k)
                 batch, names = [], []
         if batch:
             out += self._flush(batch, names, k)
+        if not out:
+            raise BadInput(f"nothing could be classified: none of the {skipped} file(s) given is a readable image")
         return out
 
     def _flush(self, batch, names, k):
@@ -158,33 +172,57 @@ def _expand(images) -> Iterable:
             yield it
             continue
         p = Path(it).expanduser()
-        if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if p.is_dir():  # every file, so that what is not an image is named, not passed over (hidden files aside)
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
         elif p.exists():
             yield p
         else:
             raise BadInput(f"{p} does not exist; give an image file or a folder of images")
 
 
-def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained: str | None = "default",
+RECORDED = "recorded"  # load_prompts' default: the weights the file names, as this machine can load them
+
+
+def recorded_weights(doc: dict) -> str | None:
+    """The weights to load a prompt file's backbone with: the checkpoint file it was trained with where that file
+    is here; else $DPT_PRETRAINED for an open_clip backbone (as the training commands read it); else the tag it
+    names ('openai'), or the default weights. The fingerprint check after loading confirms the choice."""
+    import os
+    from .backbones import MINICLIPS
+    source = doc.get("weights_source")
+    if source == "random-init":
+        return None
+    is_file = bool(source) and (os.sep in source or source.endswith((".pt", ".bin", ".safetensors", ".pth")))
+    if is_file and Path(source).expanduser().is_file():
+        return source
+    if doc["backbone"] not in MINICLIPS and os.environ.get("DPT_PRETRAINED"):
+        return os.environ["DPT_PRETRAINED"]
+    return source if source and not is_file else "default"
+
+
+def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained: str | None = RECORDED,
                  device: str = "cpu") -> SavedPrompt:
-    """A saved prompt on its backbone (loaded by name from the file, with `pretrained` weights, unless given); the
-    weights must have the fingerprint the prompt was trained with."""
+    """A saved prompt on its backbone (loaded by name from the file, with `pretrained` weights, by default those
+    the file records: `recorded_weights`), unless given; the weights must have the fingerprint the prompt was
+    trained with."""
     path = Path(path).expanduser()
     doc = read_prompt_file(path)
-    backbone = backbone or load_backbone(doc["backbone"], pretrained=pretrained, device=device)
+    if backbone is None:
+        pretrained = recorded_weights(doc) if pretrained == RECORDED else pretrained
+        backbone = load_backbone(doc["backbone"], pretrained=pretrained, device=device)
     if backbone.name != doc["backbone"]:
         raise BadInput(f"{path} was trained on {doc['backbone']}, not {backbone.name}: load it on {doc['backbone']}")
     got = weights_fingerprint(backbone)
     if got != doc["weights"]:
         raise BadInput(f"{path} was trained on {doc['backbone']} weights {doc['weights']}, these are {got}: a prompt "
-                       "means nothing on other weights; load the checkpoint it was trained with (pretrained=PATH)")
+                       "means nothing on other weights; load the checkpoint it was trained with (pretrained=PATH, or "
+                       "set DPT_PRETRAINED=PATH)")
     cfg = MethodConfig.from_dict(doc["method_config"])
     method = build_method(doc["method"], backbone, doc["classnames"], doc["template"], cfg)
     try:
         method.load_state_dict(doc["state"])
     except RuntimeError as e:
-        raise BadInput(f"{path}: its parameters do not fit a {doc['method']} prompt ({str(e).splitlines()[0][:120]})") from None
+        raise BadInput(f"{path}: its parameters do not fit a {doc['method']} prompt ({cause(e)})") from None
     method.eval()
     return SavedPrompt(method, doc, path)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpt.experiments.cli import dispatch
+from dpt.experiments.cli import dispatch, options_of_this_command
 from dpt.errors import DptError
 from dpt.experiments.command_line import run_cli
 
@@ -25,7 +25,7 @@ def cli(monkeypatch, capsys, *argv):
     """Run `python -m dpt ARGV` in-process; returns (exit status, stderr)."""
     monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
     with pytest.raises(SystemExit) as e:
-        run_cli(dispatch)
+        run_cli(dispatch, options=options_of_this_command)
     return e.value.code, capsys.readouterr().err
 
 
@@ -330,7 +330,7 @@ CASES = [  # (id, command line after `python -m dpt`, fragment)
      "prompt file none.pt does not exist"),
     ("predict-nothing-to-do", ["predict", "--prompts", "none.pt"], "give images or folders to classify"),
     ("data-without-root", ["data"], "give the data root"),
-    ("data-missing-dataset", ["data", "--data-root", "data", "--datasets", "EuroSAT"], "MISSING"),
+    ("data-missing-dataset", ["data", "--data-root", "data", "--datasets", "EuroSAT"], "EuroSAT         missing"),
     ("pretrain-json-out", ["pretrain", "--out", "m.json"], "--out m.json must end in .pt"),
     ("pretrain-batch-zero", ["pretrain", "--out", "m.pt", "--batch-size", "0"], "must be a finite number above 0"),
     ("pretrain-lr-nan", ["pretrain", "--out", "m.pt", "--lr", "nan"], "must be a finite number above 0"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dpt.experiments.base2novel import run_benchmark
-from dpt.experiments.cli import dispatch
+from dpt.experiments.cli import dispatch, options_of_this_command
 from dpt.errors import BadInput
 from dpt.experiments.command_line import run_cli
 from dpt.methods import METHODS
@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
 def cli(monkeypatch, capsys, *argv):
     monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
     try:
-        run_cli(dispatch)
+        run_cli(dispatch, options=options_of_this_command)
         code = 0
     except SystemExit as e:
         code = e.code
@@ -93,6 +93,8 @@ def test_the_exported_head_gives_dpts_predictions_in_plain_open_clip(trained, mi
 
 
 def test_predict_names_an_unreadable_image_and_goes_on(trained, tmp_path, monkeypatch, capsys):
+    """A corrupt image and a file that is no image are each named in one line on stderr (above the progress bar,
+    never inside a warning's file:line), and the rest is classified."""
     from dpt.data import load_miniature
     tmp, _ = trained
     [file] = (tmp / "files").glob("coop-*.pt")
@@ -102,13 +104,45 @@ def test_predict_names_an_unreadable_image_and_goes_on(trained, tmp_path, monkey
     for i in (0, 13):
         ds.load_image(ds.test[i]).save(folder / f"img{i}.png")
     (folder / "broken.png").write_bytes(b"not an image")
-    with pytest.warns(UserWarning, match="skipping .*broken.png"):
-        code, io = cli(monkeypatch, capsys, "predict", "--prompts", file, folder, "--top-k", "2", "--json",
-                       "--no-progress")
+    (folder / "notes.txt").write_text("a note")
+    code, io = cli(monkeypatch, capsys, "predict", "--prompts", file, folder, "--top-k", "2", "--json")
     assert code == 0, io.err
     lines = [json.loads(l) for l in io.out.splitlines()]
     assert [l["image"].split("/")[-1] for l in lines] == ["img0.png", "img13.png"]
     assert all(len(l["top"]) == 2 and l["top"][0]["p"] >= l["top"][1]["p"] for l in lines)
+    skipped = [l for l in io.err.splitlines() if l.startswith("skipped")]
+    assert len(skipped) == 2 and "Warning" not in io.err
+    assert any("broken.png: it cannot be read as an image" in l for l in skipped)
+    assert any("notes.txt: not an image file" in l for l in skipped)
+
+
+def test_predict_with_nothing_to_classify_is_an_error(trained, tmp_path, monkeypatch, capsys):
+    tmp, _ = trained
+    [file] = (tmp / "files").glob("coop-*.pt")
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "broken.png").write_bytes(b"not an image")
+    (tmp_path / "only" / "notes.txt").write_text("a note")
+    for target in (tmp_path / "only", tmp_path / "only" / "notes.txt"):
+        code, io = cli(monkeypatch, capsys, "predict", "--prompts", file, target, "--no-progress")
+        assert code == 2 and "nothing could be classified" in io.err and "Traceback" not in io.err, io.err
+
+
+def test_predict_classes_before_the_images_are_not_swallowed(trained, tmp_path, monkeypatch, capsys):
+    """`--classes a b some.png` would take the image as a class name: refused with the fix; with the images first,
+    or after --, it works."""
+    from dpt.data import load_miniature
+    tmp, _ = trained
+    [file] = (tmp / "files").glob("coop-*.pt")
+    img = tmp_path / "some.png"
+    ds = load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 1})
+    ds.load_image(ds.test[0]).save(img)
+    code, io = cli(monkeypatch, capsys, "predict", "--prompts", file, "--classes", "red bead", "blue bead", img)
+    assert code == 2 and "put the images before --classes" in io.err, io.err
+    for argv in ([img, "--classes", "red bead", "blue bead"], ["--classes", "red bead", "blue bead", "--", img]):
+        code, io = cli(monkeypatch, capsys, "predict", "--json", "--no-progress", "--prompts", file, *argv)
+        assert code == 0, io.err
+        [line] = [json.loads(l) for l in io.out.splitlines()]
+        assert {t["class"] for t in line["top"]} == {"red bead", "blue bead"}
 
 
 def test_predict_with_new_class_names(trained, miniclip):

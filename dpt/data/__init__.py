@@ -43,6 +43,29 @@ def load_dataset(name: str, root=None, download: bool = False) -> Classification
     raise BadInput(f"unknown dataset {name!r}; valid: {', '.join(ALL_DATASETS)}")
 
 
-__all__ = ["ClassificationDataset", "check_base_to_novel", "check_transfer", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
+def load_datasets(names, root=None, download: bool = False) -> dict[str, ClassificationDataset]:
+    """Several datasets by name; every one that is missing is named in one error before any download starts."""
+    from ..errors import MissingData
+    from .benchmarks import BENCHMARKS as SPECS
+    found, missing = {}, {}
+    for name in dict.fromkeys(names):
+        try:
+            found[name] = load_dataset(name, root, download=False)
+        except MissingData as e:
+            missing[name] = e
+    if download and missing:
+        cannot = {n: e for n, e in missing.items() if not getattr(SPECS.get(n), "downloadable", False)}
+        if not cannot:  # every missing one can be downloaded: now, and only now
+            found.update({n: load_dataset(n, root, download=True) for n in missing})
+        missing = cannot
+    if len(missing) == 1 or (missing and root is None):
+        raise next(iter(missing.values()))
+    if missing:
+        raise MissingData(f"{len(missing)} datasets are not under data root {root}: {', '.join(missing)}; "
+                          f"load_dataset(name, root) of one says where to get it, and `python -m dpt data` lists them all")
+    return {n: found[n] for n in dict.fromkeys(names)}
+
+
+__all__ = ["load_datasets", "ClassificationDataset", "check_base_to_novel", "check_transfer", "Item", "few_shot", "num_base_classes", "subsample_classes", "load_dataset",
            "resolve_dataset_names", "load_miniature", "load_benchmark", "MINIATURE_DATASETS", "MINIATURE_DOMAINS", "MINIATURE_SOURCE", "MINIATURE_CONTROLS", "MINIATURE_V2_DATASETS", "MINIATURE_V2_DOMAINS", "MINIATURE_V2_SOURCE", "MINIATURE_V2_HELDOUT", "BENCHMARKS", "IMAGENET_VARIANTS", "ALIASES",
            "ALL_DATASETS"]

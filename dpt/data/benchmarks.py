@@ -49,6 +49,8 @@ class BenchmarkSpec:
     image_dir: str  # image folder inside coop_dir
     split_file: str | None  # CoOp split file inside coop_dir
     torchvision: Callable | None = None  # (root, split, download) -> torchvision dataset
+    tv_dir: str = ""  # the folder torchvision's class reads (and downloads into) under the data root
+    downloadable: bool = False  # torchvision can still download it (download=True)
 
 
 def _tv(cls_name: str, split_arg: str = "split", **kw):
@@ -66,13 +68,17 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
     BenchmarkSpec("ImageNet", "imagenet", "images", None),
     BenchmarkSpec("Caltech101", "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"),
     BenchmarkSpec("OxfordPets", "oxford_pets", "images", "split_zhou_OxfordPets.json",
-                  _tv("OxfordIIITPet", "split")),
-    BenchmarkSpec("StanfordCars", "stanford_cars", "", "split_zhou_StanfordCars.json", _tv("StanfordCars", "split")),
-    BenchmarkSpec("Flowers102", "oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json", _tv("Flowers102", "split")),
-    BenchmarkSpec("Food101", "food-101", "images", "split_zhou_Food101.json", _tv("Food101", "split")),
+                  _tv("OxfordIIITPet", "split"), "oxford-iiit-pet", True),
+    # torchvision reads a StanfordCars folder it finds, but can no longer download one (the original URL is gone)
+    BenchmarkSpec("StanfordCars", "stanford_cars", "", "split_zhou_StanfordCars.json", _tv("StanfordCars", "split"),
+                  "stanford_cars", False),
+    BenchmarkSpec("Flowers102", "oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json", _tv("Flowers102", "split"),
+                  "flowers-102", True),
+    BenchmarkSpec("Food101", "food-101", "images", "split_zhou_Food101.json", _tv("Food101", "split"), "food-101",
+                  True),
     BenchmarkSpec("FGVCAircraft", "fgvc_aircraft", "images", None),
     BenchmarkSpec("SUN397", "sun397", "SUN397", "split_zhou_SUN397.json"),
-    BenchmarkSpec("DTD", "dtd", "images", "split_zhou_DescribableTextures.json", _tv("DTD", "split")),
+    BenchmarkSpec("DTD", "dtd", "images", "split_zhou_DescribableTextures.json", _tv("DTD", "split"), "dtd/dtd", True),
     BenchmarkSpec("EuroSAT", "eurosat", "2750", "split_zhou_EuroSAT.json"),
     BenchmarkSpec("UCF101", "ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"),
 ]}
@@ -114,9 +120,14 @@ def _open(path) -> Image.Image:
     return Image.open(path)
 
 
-def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path]) -> MissingData:
+DOWNLOADABLE = tuple(s.name for s in BENCHMARKS.values() if s.downloadable)
+
+
+def _missing(spec: BenchmarkSpec, root: Path, looked: list[Path], download: bool = False) -> MissingData:
     where = "; ".join(str(p) for p in looked)
-    tv = " or download=True to let torchvision fetch it" if spec.torchvision else ""
+    tv = " or download=True to let torchvision fetch it" if spec.downloadable else ""
+    if download and not spec.downloadable:
+        tv = f" (torchvision cannot fetch it: it downloads only {', '.join(DOWNLOADABLE)})"
     return MissingData(
         f"{spec.name} not found under data root {root}. Looked for: {where}. "
         f"Prepare it as in CoOp's DATASETS.md ({COOP_DATASETS_MD}): folder '{spec.coop_dir}/' with "
@@ -261,7 +272,7 @@ def _from_torchvision(spec: BenchmarkSpec, root: Path, download: bool) -> Classi
     train_ds = parts["train"]
     classes = getattr(train_ds, "classes", None) or getattr(train_ds, "categories", None)
     if classes is None:
-        raise TypeError(f"torchvision's {spec.name} exposes no class names; use CoOp's split files instead")
+        raise MissingData(f"torchvision's {spec.name} exposes no class names; use CoOp's split files instead")
     splits = {}
     for split, ds in parts.items():
         if ds is None:
@@ -310,8 +321,36 @@ def load_benchmark(name: str, root: str | Path | None, download: bool = False) -
         if looked[-1].is_file():
             return _from_split_json(spec, folder)
     if spec.torchvision is not None:
-        try:
-            return _from_torchvision(spec, root, download)
-        except (RuntimeError, FileNotFoundError) as e:  # torchvision: "Dataset not found or corrupted"
-            looked.append(Path(f"{root} (torchvision {spec.name}: {e})"))
-    raise _missing(spec, root, looked)
+        tv_folder = root / spec.tv_dir.split("/")[0]
+        looked.append(Path(f"{tv_folder} (torchvision's layout)"))
+        if download and spec.downloadable:
+            return _download(spec, root)
+        if tv_folder.is_dir():  # only then is torchvision's error (a missing file, scipy) the cause
+            try:
+                return _from_torchvision(spec, root, False)
+            except (RuntimeError, FileNotFoundError) as e:  # torchvision: "Dataset not found or corrupted"
+                raise MissingData(f"{spec.name}: torchvision could not read {tv_folder} "
+                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    raise _missing(spec, root, looked, download)
+
+
+def _download(spec: BenchmarkSpec, root: Path) -> ClassificationDataset:
+    """torchvision's download into root/<its folder>; offline, one line and no empty folder left behind."""
+    folder = root / spec.tv_dir.split("/")[0]
+    before = _new_folder_scan(root, folder)
+    try:
+        return _from_torchvision(spec, root, True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError
+        for d in sorted(_new_folder_scan(root, folder) - before, key=lambda p: -len(p.parts)):  # the new ones, if empty
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        reason = getattr(e, "reason", None) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise MissingData(f"could not download {spec.name} with torchvision into {folder} ({reason}). Without a "
+                          f"network, fetch it on a machine that has one ({SOURCES[spec.name]}; CoOp's DATASETS.md: "
+                          f"{COOP_DATASETS_MD}) and copy it to {root / spec.coop_dir}") from None
+
+
+def _new_folder_scan(root: Path, folder: Path) -> set[Path]:
+    """The data root (if it exists) and every folder in `folder` (torchvision's, under it)."""
+    return ({root} if root.is_dir() else set()) | ({folder, *(p for p in folder.rglob("*") if p.is_dir())}
+                                                 if folder.is_dir() else set())

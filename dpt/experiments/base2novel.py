@@ -63,4 +63,5 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rows = run_benchmark(args.methods, args.datasets, args.seeds, args.out, method_overrides=parse_sets(args.set, "set"),
                          tag=args.tag, split=args.split, **run_kwargs(args))
-    print(format_table(summarise(rows)))
+    labels = [args.tag] if args.tag else args.methods
+    print(format_table(summarise(rows), labels=labels, datasets=list(dict.fromkeys(r["dataset"] for r in rows))))

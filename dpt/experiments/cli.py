@@ -112,7 +112,15 @@ def course(argv=None) -> None:
 
 
 def main() -> None:
-    run_cli(dispatch)  # bad input: one line, no traceback, exit status 2
+    run_cli(dispatch, options=options_of_this_command)  # bad input: one line, no traceback, exit status 2
+
+
+def options_of_this_command() -> set[str] | None:
+    """The option strings of the `python -m dpt <command>` that is running (None where there is none)."""
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command not in COMMANDS:
+        return None
+    return {o for action in parser_of(command)._actions for o in action.option_strings}
 
 
 # command -> (module of dpt.experiments, its entry point, its parser); each takes the rest of the command line

@@ -24,16 +24,22 @@ FLAGS = (("pretrained=PATH", "--pretrained PATH"), ("save_prompts(method, path)"
          ("device='cpu'", "--device cpu"))
 
 
-def for_the_command_line(message: str) -> str:
-    """A library error's message, with the command-line options that set what it names."""
-    flags = list(dict.fromkeys(flag for words, flag in FLAGS if words in message and flag not in message))
+def for_the_command_line(message: str, options=None) -> str:
+    """A library error's message, with the command-line options that set what it names (only those among
+    `options`, the running command's own, where they are known)."""
+    def offered(flag):
+        option = next(w for w in flag.split() if w.startswith("--"))
+        return options is None or option in options
+    flags = list(dict.fromkeys(flag for words, flag in FLAGS if words in message and flag not in message
+                               and offered(flag)))
     return f"{message} (on the command line: {', '.join(flags)})" if flags else message
 
 
-def run_cli(main, *args) -> None:
-    """Run a command-line entry point: bad input ends as one line on stderr and exit status 2."""
+def run_cli(main, *args, options=None) -> None:
+    """Run a command-line entry point: bad input ends as one line on stderr and exit status 2. options: a callable
+    giving the running command's option strings, so that an error names only options it has."""
     try:
         main(*args)
     except DptError as e:
-        print(f"error: {for_the_command_line(str(e))}", file=sys.stderr)
+        print(f"error: {for_the_command_line(str(e), options() if options else None)}", file=sys.stderr)
         sys.exit(2)

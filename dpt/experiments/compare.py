@@ -26,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
     ap = Parser(prog="python -m dpt compare", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", help="a results file written by python -m dpt base2novel (or ablate, tune)")
-    ap.add_argument("--labels", nargs="+", default=None, help="rows to show (default: all)")
+    ap.add_argument("--labels", "--methods", nargs="+", default=None,
+                    help="rows to show, in this order (default: all)")
     ap.add_argument("--datasets", nargs="+", default=None, help="names or aliases (default: all in the file)")
     ap.add_argument("--split", default="test", choices=["val", "test"])
     ap.add_argument("--vs", nargs="+", default=[], metavar="LABEL",
@@ -48,7 +49,7 @@ def main(argv=None):
     missing = sorted({x for p in pairs for x in p} - {r["label"] for r in rows})
     if missing:
         raise BadInput(f"no rows labelled {', '.join(missing)} in {args.results}")
-    print(format_table(summarise(rows)))
+    print(format_table(summarise(rows), labels=args.labels, datasets=datasets))
     if pairs:
         print()
         print(format_differences(rows, pairs, sorted({r["dataset"] for r in rows})))

@@ -1,19 +1,25 @@
-"""The notebooks' shared setup: pick the profile, the device and where figures and results go.
+"""The notebooks' shared setup: pick the profile, the device, the datasets, the budget, and where figures and
+results go.
 
 Every notebook starts with
 
     from dpt.experiments.course import setup
     P = setup()
 
-The profile (`dpt.experiments.profiles`) is `miniature` (miniclip + ShapeWorld, any CPU, offline) unless the
-environment variable DPT_PROFILE says `real` (open_clip ViT-B-16 / openai + the benchmark datasets
-under DPT_DATA). A `real` request that cannot be met (no GPU, no data) falls back to the miniature
-with a message saying what is missing, so a notebook always runs top to bottom.
+The profile (`dpt.experiments.profiles`) is `miniature` (miniclip + ShapeWorld, any CPU, offline) unless
+DPT_PROFILE says `real` (open_clip ViT-B-16, weights from DPT_PRETRAINED or open_clip's 'openai', and two
+benchmarks under DPT_DATA). Environment variables choose the rest, so one notebook runs on either path:
+
+    DPT_DEVICE=cpu          the real profile on a CPU (a rehearsal: slow, but every cell runs)
+    DPT_DATASETS="DTD EuroSAT"   the real profile's datasets (default: DTD and OxfordPets)
+    DPT_EPOCHS=5 DPT_SHOTS=4     a short budget over every method's recipe (default: the recipes themselves)
+
+A `real` request that cannot be met (no GPU without DPT_DEVICE, a dataset missing) falls back to the miniature,
+and the first line the setup cell prints says so and what is missing.
 """
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -28,10 +34,11 @@ class Course:
     """A profile plus what the notebooks need around it: the loaded backbone, datasets, figures, results."""
 
     def __init__(self, profile: Profile, figures: Path = ROOT / "figures"):
-        self.profile, self.figures, self._backbone = profile, figures, None
+        self.profile, self.figures, self._backbone, self._datasets = profile, figures, None, {}
 
     name = property(lambda self: self.profile.name)
-    datasets = property(lambda self: list(self.profile.datasets))
+    datasets = property(lambda self: list(self.profile.course_datasets or self.profile.datasets))
+    is_miniature = property(lambda self: self.profile.name.startswith("miniature"))
     device = property(lambda self: self.profile.device)
 
     @property
@@ -44,8 +51,19 @@ class Course:
         return self._backbone
 
     def dataset(self, name: str | None = None):
+        """One of this course's datasets (loaded once); another profile's dataset is refused, so a notebook
+        cannot score one CLIP on the other's data by accident."""
         from ..data import load_dataset
-        return load_dataset(name or self.datasets[0], root=os.environ.get("DPT_DATA"))
+        name = name or self.datasets[0]
+        p = self.profile
+        if name not in self._datasets:
+            from ..data import BENCHMARKS, IMAGENET_VARIANTS
+            real = name in BENCHMARKS or name in IMAGENET_VARIANTS
+            if real == self.is_miniature:
+                raise BadInput(f"{name!r} is not a dataset of the {p.name} profile; this course uses "
+                               f"{', '.join(self.datasets)} (P.datasets)")
+            self._datasets[name] = load_dataset(name, root=os.environ.get("DPT_DATA"))
+        return self._datasets[name]
 
     def train_config(self, method: str, seed: int = 1, **overrides):
         """The profile's training config for `method` (the same one `python -m dpt base2novel` uses)."""
@@ -81,27 +99,74 @@ class Course:
 
     def __repr__(self) -> str:
         p = self.profile
-        return (f"Profile({p.name}: backbone {p.backbone}, datasets {', '.join(p.datasets)}, device {p.device})")
+        budget = "".join(f", {k} {v}" for k, v in p.budget.items()) + (f", {p.shots} shots" if p.shots != 16 else "")
+        weights = f" ({p.pretrained})" if p.name == "real" else ""
+        return (f"Profile({p.name}: backbone {p.backbone}{weights}, datasets {', '.join(self.datasets)}, "
+                f"device {p.device}{budget})")
 
 
-def _real_available() -> str | None:
-    """None if the real path can run here, else what is missing."""
-    if not torch.cuda.is_available():
-        return "no CUDA GPU"
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name, "").replace(",", " ").split()
+    return value or None
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise BadInput(f"{name}={value!r}: give a whole number of at least 1")
+    return int(value)
+
+
+def _real_missing(profile: Profile) -> str | None:
+    """None if the real profile can run here as asked, else what is missing (in one phrase)."""
+    from ..data import load_dataset
+    from ..errors import MissingData
+    if profile.device.startswith("cuda") and not torch.cuda.is_available():
+        return "it needs a CUDA GPU and this machine has none (DPT_DEVICE=cpu rehearses it on the CPU, slowly)"
     root = os.environ.get("DPT_DATA")
-    if not root or not Path(root).is_dir():
-        return "DPT_DATA does not point at a folder with the benchmark datasets"
+    if not root or not Path(root).expanduser().is_dir():
+        return ("DPT_DATA does not point at a folder of datasets (in Colab the first cell downloads them; elsewhere "
+                "see `python -m dpt data`)")
+    missing = []
+    for name in profile.course_datasets:
+        try:
+            load_dataset(name, root=root)
+        except MissingData:
+            missing.append(name)
+    if missing:
+        return (f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not under DPT_DATA={root} "
+                f"(`python -m dpt data --data-root {root} --datasets {' '.join(missing)}` says where to get them)")
     return None
 
 
-def setup(profile: str | None = None, seed: int = 0) -> Course:
-    """Choose the profile (argument, else $DPT_PROFILE, else miniature), seed everything, print a summary."""
+def setup(profile: str | None = None, seed: int = 0, *, device: str | None = None, datasets=None,
+          epochs: int | None = None, shots: int | None = None) -> Course:
+    """Choose the profile (argument, else $DPT_PROFILE, else miniature), its device ($DPT_DEVICE), the real
+    profile's datasets ($DPT_DATASETS) and a course budget ($DPT_EPOCHS, $DPT_SHOTS); seed everything and print
+    a summary, whose first line says if a real request fell back to the miniature."""
+    from ..data import resolve_dataset_names
     chosen = get_profile(profile)
-    if chosen.name == "real" and (missing := _real_available()):
-        warnings.warn(f"profile 'real' needs a GPU, the ViT-B-16 weights and the datasets ({missing}); "
-                      "using the offline miniature instead", stacklevel=2)
-        chosen = get_profile("miniature")
+    device = device or os.environ.get("DPT_DEVICE") or None
+    epochs, shots = epochs or _env_int("DPT_EPOCHS"), shots or _env_int("DPT_SHOTS")
+    if chosen.name == "real":
+        names = resolve_dataset_names(datasets or _env_list("DPT_DATASETS") or chosen.course_datasets)
+        chosen = chosen.with_(device=device, course_datasets=tuple(names), shots=shots,
+                              budget={"epochs": epochs} if epochs else None)
+        if missing := _real_missing(chosen):
+            print(f"Running on the offline miniature, not real CLIP: {missing}.")
+            chosen = get_profile("miniature")
+    elif device:
+        chosen = chosen.with_(device=device)
     torch.manual_seed(seed)
-    course = Course(chosen, figures=Path(os.environ.get("DPT_FIGURES") or ROOT / "figures"))  # tests redirect it
+    course = Course(chosen, figures=Path(os.environ.get("DPT_FIGURES") or figures_folder(chosen)))  # tests redirect
     print(course)
     return course
+
+
+def figures_folder(profile: Profile) -> Path:
+    """figures/ for the default miniature (the README shows them), figures/<profile>/ for any other, so a run on
+    real CLIP never replaces the committed figures."""
+    from .profiles import DEFAULT_MINIATURE
+    return ROOT / "figures" if profile.name == DEFAULT_MINIATURE else ROOT / "figures" / profile.name

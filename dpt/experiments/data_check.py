@@ -3,9 +3,10 @@
     python -m dpt data --data-root ~/data                 # the 11 benchmarks and ImageNet's 4 variants
     python -m dpt data --data-root ~/data --datasets DTD EuroSAT
 
-For every dataset: found (classes, images per split, and how many listed image files are missing) or missing
-(the exact paths looked at, and where to get it). Exit status 1 when any requested dataset is missing or
-incomplete, so a script can check before it starts a run.
+One short line per dataset: found (classes, images per split, how many listed image files are missing) or
+missing (the folder it expects), then where to get each missing one. Asked about particular datasets
+(--datasets), the exit status is 1 when any of them is missing or incomplete, so a script can check before it
+starts a run; the whole survey only reports (exit status 0).
 """
 from __future__ import annotations
 
@@ -15,21 +16,24 @@ import sys
 from pathlib import Path
 
 from ..data import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
-from ..data.benchmarks import SOURCES, load_benchmark
+from ..data.benchmarks import COOP_DATASETS_MD, SOURCES, load_benchmark
 from ..data.dataset import file_stamp
 from ..errors import BadInput, DptError, MissingData
 from .command_line import Parser
 
 
 def check_dataset(name: str, root: Path, files: bool = True) -> tuple[bool, str]:
-    """(ok, one line about it)."""
+    """(ok, one short line about it)."""
+    spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     try:
         ds = load_benchmark(name, root)
-    except MissingData as e:
-        return False, f"{name:<15} MISSING  {e}"
+    except MissingData:
+        where = f"{spec.coop_dir}/{spec.split_file or ''}"
+        tv = f" or torchvision's {spec.tv_dir.split('/')[0]}/ (--download)" if spec.downloadable else ""
+        return False, f"{name:<15} missing  (expects {where}{tv})"
     except DptError as e:
         return False, f"{name:<15} BROKEN   {e}"
-    sizes = "  ".join(f"{s} {len(ds.split(s)):>7}" for s in ("train", "val", "test"))
+    sizes = "  ".join(f"{s} {len(ds.split(s)):>6}" for s in ("train", "val", "test"))
     line = f"{name:<15} found    {ds.num_classes:>5} classes  {sizes}"
     if files:
         missing = []
@@ -70,12 +74,16 @@ def main(argv=None) -> None:
         raise BadInput(f"{', '.join(n for n in names if n not in real)}: not a benchmark dataset (the miniature's "
                        "datasets are generated, never on disk)")
     results = [check_dataset(n, root, not args.no_files) for n in real]
+    print(f"datasets under {root}:")
     for ok, line in results:
-        print(line)
+        print(f"  {line}")
     bad = [n for n, (ok, _) in zip(real, results) if not ok]
-    if bad:
-        print(f"\n{len(bad)} of {len(real)} missing or incomplete: {', '.join(bad)}. Where to get them:")
-        for n in bad:
-            print(f"  {n:<15} {SOURCES[n]}")
+    if not bad:
+        print(f"all {len(real)} found")
+        return
+    print(f"{len(real) - len(bad)} of {len(real)} found. Where to get the others (CoOp's DATASETS.md has the "
+          f"links and split files: {COOP_DATASETS_MD}):")
+    for n in bad:
+        print(f"  {n:<15} {SOURCES[n]}")
+    if args.datasets:  # asked about these: a script can test the exit status
         sys.exit(1)
-    print(f"\nall {len(real)} datasets found under {root}")

@@ -29,21 +29,28 @@ def world_gallery(path: str | Path | None = "figures/world.png", per_dataset: in
     """A row of test images per miniature dataset (default: the three base-to-novel ones), titled with
     their class names."""
     from ..data import MINIATURE_DATASETS, load_miniature
+    return dataset_gallery([load_miniature(n) for n in names or MINIATURE_DATASETS], path, per_dataset, title)
 
-    names = list(names or MINIATURE_DATASETS)
-    fig, axes = plt.subplots(len(names), per_dataset, figsize=(1.6 * per_dataset, 1.9 * len(names)))
-    for r, name in enumerate(names):
-        ds = load_miniature(name)
-        step = len(ds.test) // per_dataset
+
+def dataset_gallery(datasets, path: str | Path | None = None, per_dataset: int = 8, title: str = ""):
+    """A row of test images per dataset (any ClassificationDataset, miniature or real), titled with their class
+    names and labelled with the dataset's template."""
+    fig, axes = plt.subplots(len(datasets), per_dataset, figsize=(1.6 * per_dataset, 1.9 * len(datasets)),
+                             squeeze=False)
+    for r, ds in enumerate(datasets):
+        step = max(1, len(ds.test) // per_dataset)
         for c in range(per_dataset):
-            item = ds.test[c * step + c % 3]
             ax = axes[r, c]
-            ax.imshow(ds.load_image(item), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
+            if c * step >= len(ds.test):
+                ax.axis("off")
+                continue
+            item = ds.test[min(c * step + c % 3, len(ds.test) - 1)]
+            ax.imshow(ds.load_image(item), interpolation="nearest")
             ax.set_title(ds.classnames[item.label], fontsize=8)
             if c == 0:
-                ax.set_ylabel(f"{name}\n“{ds.template}”", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+                ax.set_ylabel(f"{ds.name}\n“{ds.template}”", fontsize=8)
+    fig.suptitle(title or f"{', '.join(ds.name for ds in datasets)}: test images", fontsize=10)
     fig.tight_layout()
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

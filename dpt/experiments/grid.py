@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..backbones import load_backbone, weights_fingerprint
 from ..config import check
 from ..errors import BadInput
-from ..data import check_base_to_novel, check_transfer, load_dataset, subsample_classes
+from ..data import check_base_to_novel, check_transfer, load_datasets, subsample_classes
 from ..evaluate import base_novel_scores
 from ..files import atomic_save, shown
 from ..inputs import evaluation_sets, trial_inputs
@@ -200,7 +200,7 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     shots = profile.shots if shots is None else shots
     runs = plan_runs(trials, profile, shots, split, train_overrides or {})
     names = dict.fromkeys(n for t in trials for n in (t.dataset, *t.targets))
-    datasets = {name: load_dataset(name, root=data_root, download=download) for name in names}
+    datasets = load_datasets(names, root=data_root, download=download)
     check_datasets(trials, datasets, split)
     check_shots(trials, runs, datasets)
     check(not profile.device.startswith("cuda") or torch.cuda.is_available(),

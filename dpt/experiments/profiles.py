@@ -33,6 +33,8 @@ class Profile:
     views: int = 0  # with augment "views"
     use_recipes: bool = False  # schedules from recipes.json (the references'), else train + method train_defaults
     results: str = ""  # this profile's folder of default results files, under results/
+    budget: dict = field(default_factory=dict)  # TrainConfig fields over every method's schedule (a course budget)
+    course_datasets: tuple[str, ...] = ()  # what the notebooks use (default: datasets)
 
     def train_config(self, method: str, seed: int, overrides: dict | None = None, dataset: str | None = None):
         """The TrainConfig of `method` under this profile (on `dataset`, for per-dataset recipes), with the
@@ -47,7 +49,7 @@ class Profile:
             defaults = {**common, **recipe.get("train", {}), **per}
         else:
             defaults = {**self.train, **getattr(METHODS.get(method), "train_defaults", {})}
-        return from_dict(TrainConfig, {**defaults, **(overrides or {}), "seed": seed}, "training")
+        return from_dict(TrainConfig, {**defaults, **self.budget, **(overrides or {}), "seed": seed}, "training")
 
     def run_config(self, method: str, seed: int, dataset: str | None = None, shots: int | None = None,
                    classes: str = "base", split: str = "test", train_overrides: dict | None = None, method_cfg=None):
@@ -108,7 +110,7 @@ def _profiles() -> dict[str, Profile]:
         "real": Profile("real", "ViT-B-16", env.get("DPT_PRETRAINED") or "openai", tuple(BENCHMARKS), "cuda",
                         transfer_source="ImageNet",
                         transfer_targets=("ImageNet", *IMAGENET_VARIANTS, *(b for b in BENCHMARKS if b != "ImageNet")),
-                        augment="online", use_recipes=True, results="real"),
+                        augment="online", use_recipes=True, results="real", course_datasets=REAL_COURSE_DATASETS),
     }
 
 
@@ -117,6 +119,9 @@ def _profiles() -> dict[str, Profile]:
 # (benchmarks/augment_views.py, results/miniature-v1/augment_choice.json), so that test cannot set V for ViT-B/16.
 # `--augment views --views V` trades exactness for speed where a user has measured it.
 PROFILE_NAMES = ("miniature", "miniature-v1", "miniature-v2", "real")
+# The course on real CLIP: two benchmarks torchvision can download (in Colab: the notebooks' first cell), small
+# enough for a session; DPT_DATASETS names others.
+REAL_COURSE_DATASETS = ("DTD", "OxfordPets")
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import load_dataset, resolve_dataset_names
+from ..data import load_datasets, resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser
 from ..evaluate import base_novel_scores, percent, score_images
@@ -75,7 +75,9 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def _backbone_arguments(ap) -> None:
-    ap.add_argument("--pretrained", default="default", help="the backbone's weights (the ones it was trained with)")
+    ap.add_argument("--pretrained", default="recorded", metavar="PATH_OR_TAG",
+                    help="the backbone's weights, the ones the prompt was trained with (default: the checkpoint file "
+                         "the prompt file names where it is here, else $DPT_PRETRAINED, else its open_clip tag)")
     ap.add_argument("--device", default="cpu")
 
 
@@ -85,7 +87,7 @@ def evaluate_main(argv=None) -> None:
     check_device(args.device)
     docs = [(Path(p), read_prompt_file(p)) for p in args.prompts]  # every file readable before any work
     names = resolve_dataset_names(args.datasets)
-    datasets = {n: load_dataset(n, root=args.data_root) for n in names}
+    datasets = load_datasets(names, root=args.data_root)
     backbones = {d["backbone"] for _, d in docs}
     if len(backbones) > 1:
         raise BadInput(f"these prompts were trained on {', '.join(sorted(backbones))}: evaluate one backbone at a time")
@@ -137,6 +139,11 @@ def predict_main(argv=None) -> None:
     ap = predict_parser()
     args = ap.parse_args(argv)
     check_device(args.device)
+    taken = [c for c in args.classes or [] if Path(c).expanduser().is_file()]
+    if taken:
+        raise BadInput(f"--classes took {', '.join(taken)} as class names, but {'they are files' if len(taken) > 1 else 'it is a file'}: "
+                       "put the images before --classes (predict IMAGE ... --classes NAME ...), or end the class list "
+                       "with -- before the images")
     if not args.images and not args.export_head:
         raise BadInput("give images or folders to classify (or --export-head FILE)")
     if args.top_k < 1:
@@ -153,7 +160,11 @@ def predict_main(argv=None) -> None:
     if args.export_head:
         print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head)}")
     if args.images:
-        for name, top in saved.predict(args.images, args.top_k, progress=not args.no_progress):
+        from tqdm.auto import tqdm
+
+        def skipped(name, why):  # one line each, above the progress bar
+            tqdm.write(f"skipped {name}: {why}", file=sys.stderr)
+        for name, top in saved.predict(args.images, args.top_k, progress=not args.no_progress, on_skip=skipped):
             if args.json:
                 print(json.dumps({"image": name, "top": [{"class": c, "p": round(p, 4)} for c, p in top]}))
             else:

@@ -86,8 +86,12 @@ def summarise(rows: list[dict], intervals: bool | None = None) -> list[dict]:
     return out
 
 
-def format_table(summary: list[dict]) -> str:
-    """One line per (label, dataset): mean ± std over seeds, and [95% interval over test images] where known."""
+def format_table(summary: list[dict], labels=None, datasets=None) -> str:
+    """One line per (label, dataset): mean ± std over seeds, and [95% interval over test images] where known;
+    datasets and labels in the order given (others after them, alphabetically), the average last."""
+    def rank(order, x):
+        order = list(order or [])
+        return (order.index(x), "") if x in order else (len(order), x)
     w = max([10, *(len(s["label"]) for s in summary)])
     ci = any("hm_lo" in s for s in summary)
     cw = 27 if ci else 13
@@ -99,7 +103,8 @@ def format_table(summary: list[dict]) -> str:
         return text + (f" [{s[k + '_lo']:5.1f}, {s[k + '_hi']:5.1f}]" if k + "_lo" in s else " " * 14)
 
     lines = [f"{'method':<{w}} {'dataset':<14} {'base':>{cw}} {'novel':>{cw}} {'HM':>{cw}}"]
-    for s in sorted(summary, key=lambda s: (s["dataset"] == "average", s["dataset"], s["label"])):
+    for s in sorted(summary, key=lambda s: (s["dataset"] == "average", rank(datasets, s["dataset"]),
+                                            rank(labels, s["label"].split(" [")[0]), s["label"])):
         name = s["dataset"] if s["dataset"] != "average" or s["n"] == s.get("of", s["n"]) else f"average {s['n']}/{s['of']}"
         lines.append(f"{s['label']:<{w}} {name:<14} " + " ".join(f"{cell(s, k):>{cw}}" for k in ("base", "novel", "hm")))
     if ci:
