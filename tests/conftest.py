@@ -31,23 +31,75 @@ def vit_b16_random():
 def make_dtd(root, classes=("banded", "braided", "bubbly", "bumpy"), per_split=None):
     """A tiny CoOp-style DTD tree (real JPEG files + split_zhou JSON) under `root`; returns root.
     per_split: {split: images per class}, default train 3 / val 1 / test 2."""
+    return make_benchmark(root, "DTD", classes, per_split)
+
+
+def make_benchmark(root, name, classes, per_split=None):
+    """A tiny CoOp-style tree of benchmark `name` (one with a split_zhou JSON: real JPEG files, CoOp's folder
+    names) under `root`; returns root."""
     import json
     from pathlib import Path
 
     from PIL import Image
+
+    from dpt.data.benchmarks import BENCHMARKS
+    spec = BENCHMARKS[name]
     per_split = per_split or {"train": 3, "val": 1, "test": 2}
-    folder = Path(root) / "dtd"
+    folder = Path(root) / spec.coop_dir
     split = {}
-    for name, n in per_split.items():
-        split[name] = []
+    for part, n in per_split.items():
+        split[part] = []
         for label, c in enumerate(classes):
-            (folder / "images" / c).mkdir(parents=True, exist_ok=True)
+            (folder / spec.image_dir / c).mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                rel = f"{c}/{name}_{i}.jpg"
-                Image.new("RGB", (24, 24), ((40 * label) % 255, 20 * i, 90)).save(folder / "images" / rel)
-                split[name].append([rel, label, c])
-    (folder / "split_zhou_DescribableTextures.json").write_text(json.dumps(split))
+                rel = f"{c}/{part}_{i}.jpg"
+                Image.new("RGB", (24, 24), ((40 * label) % 255, 20 * i, 90)).save(folder / spec.image_dir / rel)
+                split[part].append([rel, label, c])
+    (folder / spec.split_file).write_text(json.dumps(split))
     return Path(root)
+
+
+def make_all_benchmarks(root, classes=("alpha", "beta"), per_split=None):
+    """Tiny fixtures of all 11 benchmarks and ImageNet's 4 variants, each in CoOp's layout (split files, ImageNet's
+    classnames.txt and image folders, FGVCAircraft's variant lists) under `root`; returns root."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from dpt.data.benchmarks import BENCHMARKS, IMAGENET_VARIANTS
+    root, per_split = Path(root), per_split or {"train": 3, "val": 1, "test": 2}
+    jpeg = lambda path, shade: (path.parent.mkdir(parents=True, exist_ok=True),
+                                Image.new("RGB", (24, 24), (shade, 60, 120)).save(path))
+    for name, spec in BENCHMARKS.items():
+        if spec.split_file:
+            make_benchmark(root, name, classes, per_split)
+    wnids = [f"n0000000{i}" for i in range(len(classes))]
+    folder = root / BENCHMARKS["ImageNet"].coop_dir
+    folder.mkdir(parents=True)
+    (folder / "classnames.txt").write_text("".join(f"{w} {c}\n" for w, c in zip(wnids, classes)))
+    for label, w in enumerate(wnids):
+        for part, n in (("train", per_split["train"]), ("val", per_split["test"])):
+            for i in range(n):
+                jpeg(folder / "images" / part / w / f"{i}.jpg", 40 * label + 10 * i)
+    folder = root / BENCHMARKS["FGVCAircraft"].coop_dir
+    folder.mkdir(parents=True)
+    (folder / "variants.txt").write_text("".join(f"{c}\n" for c in classes))
+    for part, n in per_split.items():
+        lines = []
+        for label, c in enumerate(classes):
+            for i in range(n):
+                jpeg(folder / "images" / f"{part}{label}{i}.jpg", 40 * label + 10 * i)
+                lines.append(f"{part}{label}{i} {c}")
+        (folder / f"images_variant_{part}.txt").write_text("\n".join(lines) + "\n")
+    for name, spec in IMAGENET_VARIANTS.items():
+        folder = root / spec.coop_dir
+        folder.mkdir(parents=True)
+        (folder / "classnames.txt").write_text("".join(f"{w} {c}\n" for w, c in zip(wnids, classes)))
+        for label, w in enumerate(wnids):
+            sub = str(label) if name == "ImageNetV2" else w
+            for i in range(per_split["test"]):
+                jpeg(folder / spec.image_dir / sub / f"{i}.jpg", 40 * label + 10 * i)
+    return root
 
 
 # What `make test-fast` (pytest -m "not slow") leaves out, beside the tests marked slow where they are defined:

@@ -44,3 +44,32 @@ def test_a_new_address_reaches_badge_and_install_cell(tmp_path, monkeypatch):
     assert "dpt-project" not in nb.cells[0].source
     assert sum(c.source.startswith(colab.INSTALL_MARKER) for c in nb.cells) == 1
     assert "https://github.com/someone/elsewhere" in next(c for c in nb.cells if c.cell_type == "code").source
+
+
+def test_the_real_clip_switch_sets_the_profile_on_a_gpu_and_stays_put_without_one(tmp_path, monkeypatch, capsys):
+    """use_real_clip (the install cell's REAL_CLIP): datasets already in the folder are not downloaded again, the
+    profile's variables are set, and the notebook's setup() then runs on real CLIP; without a GPU nothing is set."""
+    import os
+
+    import torch
+
+    from conftest import make_benchmark
+    from dpt.experiments.course import setup
+    for k in ("DPT_PROFILE", "DPT_DATA", "DPT_DATASETS", "DPT_EPOCHS", "DPT_DEVICE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not colab.use_real_clip("DTD", 5, str(tmp_path))
+    assert "needs a GPU runtime" in capsys.readouterr().out and "DPT_PROFILE" not in os.environ
+    make_benchmark(tmp_path, "DTD", ("banded", "braided"))
+    make_benchmark(tmp_path, "OxfordPets", ("beagle", "pug"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
+    assert colab.use_real_clip("dtd, oxford_pets", 3, str(tmp_path))
+    assert "DTD, OxfordPets in" in capsys.readouterr().out
+    assert (os.environ["DPT_PROFILE"], os.environ["DPT_DATASETS"], os.environ["DPT_EPOCHS"]) == (
+        "real", "DTD OxfordPets", "3")
+    course = setup()
+    assert course.name == "real" and course.datasets == ["DTD", "OxfordPets"] and course.device == "cuda"
+    assert course.train_config("maple").epochs == 3
+    with pytest.raises(Exception, match="EuroSAT not found"):  # torchvision cannot fetch it: named, no download
+        colab.use_real_clip("EuroSAT", 3, str(tmp_path))

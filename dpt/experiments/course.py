@@ -153,7 +153,8 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     if chosen.name == "real":
         names = resolve_dataset_names(datasets or _env_list("DPT_DATASETS") or chosen.course_datasets)
         chosen = chosen.with_(device=device, course_datasets=tuple(names), shots=shots,
-                              budget={"epochs": epochs} if epochs else None)
+                              budget={"epochs": epochs} if epochs else None,  # the course's transfer: among them
+                              transfer_source=names[0], transfer_targets=tuple(names))
         if missing := _real_missing(chosen):
             print(f"Running on the offline miniature, not real CLIP: {missing}.")
             chosen = get_profile("miniature")

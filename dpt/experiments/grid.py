@@ -13,6 +13,8 @@ image), then training. Every returned row carries its identity; rows are stored 
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,7 +202,7 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     shots = profile.shots if shots is None else shots
     runs = plan_runs(trials, profile, shots, split, train_overrides or {})
     names = dict.fromkeys(n for t in trials for n in (t.dataset, *t.targets))
-    datasets = load_datasets(names, root=data_root, download=download)
+    datasets = load_datasets(names, root=data_root or os.environ.get("DPT_DATA"), download=download)
     check_datasets(trials, datasets, split)
     check_shots(trials, runs, datasets)
     check(not profile.device.startswith("cuda") or torch.cuda.is_available(),

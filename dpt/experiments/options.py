@@ -45,17 +45,20 @@ def add_run_arguments(ap: argparse.ArgumentParser, many_shots: bool = False, gri
         if many_shots:
             ap.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16], help="shots per class")
         else:
-            ap.add_argument("--shots", type=int, default=None, help="shots per class (default 16)")
+            ap.add_argument("--shots", type=int, default=None,
+                            help="shots per class (default: $DPT_SHOTS, else 16)")
         ap.add_argument("--profile", default=None, choices=list(PROFILE_NAMES),
                         help="defaults for backbone, weights, datasets, device, schedules, augmentation and the "
                              "results files (default: $DPT_PROFILE, else miniature)")
-        ap.add_argument("--epochs", type=int, default=None)
+        ap.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every method (default: $DPT_EPOCHS, else each method's schedule)")
         ap.add_argument("--train-set", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig options")
-    ap.set_defaults(**({} if grid else {"seeds": None, "shots": None, "profile": None, "epochs": None, "train_set": []}),
+    ap.set_defaults(**({} if grid else {"seeds": None, "shots": None, "profile": None, "epochs": None, "train_set": [],
+                                        "plan_fixes_training": True}),
                     **({} if grid and datasets else {"datasets": None}))
     ap.add_argument("--backbone", default=None, help="miniclip or an open_clip model name")
     ap.add_argument("--pretrained", default=None, help="open_clip tag or checkpoint path ('default': shipped/openai)")
-    ap.add_argument("--device", default=None)
+    ap.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: $DPT_DEVICE, else the profile's)")
     ap.add_argument("--data-root", default=os.environ.get("DPT_DATA"))
     ap.add_argument("--download", action="store_true", help="let torchvision download datasets that it can")
     ap.add_argument("--cache-dir", default=None)
@@ -125,9 +128,34 @@ def check_device(device: str) -> None:
                        " or another GPU's index")
 
 
+# The variables the notebooks read (dpt.experiments.course) are the commands' defaults too: option <- variable
+ENVIRONMENT_DEFAULTS = (("device", "DPT_DEVICE"), ("epochs", "DPT_EPOCHS"), ("shots", "DPT_SHOTS"))
+
+
+def environment_defaults(args) -> None:
+    """Fill --device, --epochs and --shots (one value) from DPT_DEVICE, DPT_EPOCHS and DPT_SHOTS where the command
+    line leaves them out, and say so in one line (a run's identity records what it used)."""
+    used = []
+    for option, variable in ENVIRONMENT_DEFAULTS:
+        value = os.environ.get(variable, "").strip()
+        if not value or not hasattr(args, option) or getattr(args, option) is not None:
+            continue
+        if option != "device" and getattr(args, "plan_fixes_training", False):  # a search plan fixes them
+            continue
+        if option != "device":
+            if not value.isdigit() or int(value) < 1:
+                raise BadInput(f"{variable}={value!r}: give a whole number of at least 1 (or unset it)")
+            value = int(value)
+        setattr(args, option, value)
+        used.append(f"--{option} {value} (from {variable})")
+    if used:
+        print(f"note: {', '.join(used)}")
+
+
 def run_kwargs(args) -> dict:
     """run_benchmark keyword arguments from parsed `add_run_arguments` options (checked first)."""
     from .engines import LocalEngine, RayEngine
+    environment_defaults(args)
     check_run_arguments(args)
     train = parse_sets(args.train_set, "train-set")
     if args.epochs is not None:

@@ -54,13 +54,16 @@ class Profile:
     def run_config(self, method: str, seed: int, dataset: str | None = None, shots: int | None = None,
                    classes: str = "base", split: str = "test", train_overrides: dict | None = None, method_cfg=None):
         """The dpt.run.RunConfig of one run under this profile: its recipe, augmentation and shots."""
-        from ..methods import MethodConfig
+        from ..methods import METHODS, MethodConfig
         from ..run import RunConfig
         augment, views = self.augmentation(method)
-        return RunConfig(method=method, shots=self.shots if shots is None else shots,
-                         train=self.train_config(method, seed, train_overrides, dataset),
-                         method_cfg=method_cfg or MethodConfig(), augment=augment, views=views, eval_split=split,
-                         classes=classes)
+        train = self.train_config(method, seed, train_overrides, dataset)
+        method_cfg = method_cfg or MethodConfig()
+        if self.budget.get("epochs") and method in METHODS:  # a short budget: epoch-counting knobs follow it
+            recipe = self.with_(budget={}).train_config(method, seed, train_overrides, dataset)
+            method_cfg = METHODS[method].for_epochs(method_cfg, recipe.epochs, train.epochs)
+        return RunConfig(method=method, shots=self.shots if shots is None else shots, train=train,
+                         method_cfg=method_cfg, augment=augment, views=views, eval_split=split, classes=classes)
 
     def augmentation(self, method: str) -> tuple[str, int]:
         """(augment, views) of `method`'s runs: cached-feature methods as the profile says; methods that run the

@@ -78,7 +78,7 @@ def _backbone_arguments(ap) -> None:
     ap.add_argument("--pretrained", default="recorded", metavar="PATH_OR_TAG",
                     help="the backbone's weights, the ones the prompt was trained with (default: the checkpoint file "
                          "the prompt file names where it is here, else $DPT_PRETRAINED, else its open_clip tag)")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default=os.environ.get("DPT_DEVICE") or "cpu", help="default: $DPT_DEVICE, else cpu")
 
 
 def evaluate_main(argv=None) -> None:

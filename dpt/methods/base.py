@@ -62,6 +62,12 @@ class PromptMethod(UsesFrozen):
         """Called by the trainer after its last epoch with the same training set (dpt's inference weight)."""
 
     @classmethod
+    def for_epochs(cls, cfg: MethodConfig, recipe_epochs: int, epochs: int) -> MethodConfig:
+        """`cfg` for a run of `epochs` instead of its recipe's `recipe_epochs` (a short course budget): knobs that
+        count epochs scale with the schedule (PromptSRC's aggregation window); the rest stay."""
+        return cfg
+
+    @classmethod
     def check_run(cls, cfg: MethodConfig, train) -> None:
         """Refuse (before any work) a method config that cannot work with this training config (a TrainConfig)."""
 

@@ -121,6 +121,14 @@ class PromptSRC(IVLP):
             self.register_buffer(self._gpa_name(name), torch.zeros_like(p))
 
     @classmethod
+    def for_epochs(cls, cfg, recipe_epochs, epochs):
+        """The Gaussian aggregation at the same share of a shorter schedule (15 of 20 epochs -> 3 of 4)."""
+        from dataclasses import replace
+        share = epochs / recipe_epochs
+        return replace(cfg, gpa_mean=float(min(epochs, max(1, round(cfg.gpa_mean * share)))),
+                       gpa_std=cfg.gpa_std * share)
+
+    @classmethod
     def check_run(cls, cfg, train) -> None:
         check(1 <= cfg.gpa_mean <= train.epochs,
               f"gpa_mean={cfg.gpa_mean:g} lies outside the run's epochs 1..{train.epochs}: PromptSRC averages the prompts "
