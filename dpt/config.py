@@ -55,8 +55,15 @@ INT_LIMIT = 2 ** 31  # whole-number options (seeds, epochs, sizes) stay below th
 def check_numbers(obj, what: str) -> None:
     """Every number of dataclass `obj` is finite, and every whole number smaller than INT_LIMIT in size (NaN would
     pass every `>=` check silently; 10**30 epochs is not a setting)."""
+    kinds = {"int": ((int,), "a whole number"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
+             "str": ((str,), "a string")}
     for f in fields(obj):
         v = getattr(obj, f.name)
+        declared = kinds.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+        if declared is not None:  # the type the field declares: "3" is not 3 epochs, nor True a number
+            types, words = declared
+            check(isinstance(v, types) and (bool in types or not isinstance(v, bool)),
+                  f"{what} option {f.name}={v!r} must be {words}")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
         check(math.isfinite(v), f"{what} option {f.name}={v} must be a finite number")

@@ -29,5 +29,10 @@ class MissingData(DptError, FileNotFoundError):
     """A dataset, image or file that is not where it was looked for."""
 
 
+class Unwritable(DptError, OSError):
+    """A folder or file that cannot be written (read-only, full, not a folder); still an OSError to callers that
+    can do without the file (the feature cache)."""
+
+
 class UnusableStore(DptError, ValueError):
     """A results file that is not one, or that cannot be written."""

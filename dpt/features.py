@@ -25,11 +25,16 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone, weights_fingerprint
 from .data.dataset import ClassificationDataset, Item, file_stamp
-from .files import atomic_save, locked
+from .errors import BadInput
+from .files import atomic_save, locked, ours_by_path
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("DPT_CACHE", Path.home() / ".cache" / "dpt"))
+    value = os.environ.get("DPT_CACHE")
+    if value is not None and not value.strip():
+        raise BadInput("DPT_CACHE is set to an empty path; set it to a folder for the feature cache, or unset it "
+                       "(default: ~/.cache/dpt)")
+    return Path(value or Path.home() / ".cache" / "dpt").expanduser()
 
 
 def default_workers() -> int:
@@ -172,7 +177,7 @@ class FeatureCache:
                 merged = {**self.read(), **new}
                 feats = torch.stack(list(merged.values())) if merged else torch.empty(0)
                 atomic_save({"keys": list(merged), "features": feats, "checksum": _checksum(feats, list(merged))},
-                            self.path)
+                            self.path, kind="feature cache", own=ours_by_path)
         except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
             warnings.warn(f"cannot write the feature cache at {self.path.parent} ({e.strerror or e}); running without "
                           "it. Set DPT_CACHE (or cache_dir) to a writable folder to keep features.", stacklevel=3)

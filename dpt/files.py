@@ -1,5 +1,7 @@
-"""Writing files so that a reader sees the old file or the new one, never half of one: a temporary file in
-the same folder, then `os.replace`. Used by the feature cache, the trainer's checkpoints and the results."""
+"""Every file dpt writes goes through this module: a temporary file in the same folder, then `os.replace`, so a
+reader sees the old file or the new one, never half of one; and first `check_target`, the one guard of every
+writer: a command writes only files it creates, or files of its own kind (`own`), never a folder, an empty path
+or somebody else's file unless asked (`force`). tests/test_writers.py checks that no module writes otherwise."""
 from __future__ import annotations
 
 import getpass
@@ -12,14 +14,83 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .errors import BadInput, Unwritable
 
-def _replace_atomically(path: Path, write) -> None:
-    """Write through a temporary file beside the target, then os.replace. A symbolic link is written through (the
-    file it points at is replaced, the link stays), and an existing file keeps its permissions."""
-    path = Path(path)
+
+def check_target(path, kind: str, own=None, force: bool = False, offer_force: bool = False) -> Path:
+    """The guard every writer calls before it writes `path` (as a `kind`: "prompt file", "results file", ...).
+    Refused, in one line: an empty path, a folder (or a name ending in a separator), and an existing file that
+    `own(path)` does not recognise as this writer's kind, unless `force` (the message offers it where the caller
+    does: `offer_force`). Returns the path, ~ expanded."""
+    text = "" if path is None else os.fspath(path)
+    if not text.strip():
+        raise BadInput(f"an empty path was given for the {kind}; give a file name")
+    target = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or target.is_dir():
+        raise BadInput(f"{text} is a folder; give a file name for the {kind} (e.g. {target / 'out'})")
+    if target.exists() and not force and not (own is not None and own(target)):
+        raise BadInput(f"{text} exists and is not a {kind}: it is not replaced; choose another name"
+                       + (", or force=True to replace it" if offer_force else ""))
+    return target
+
+
+def ours_by_path(path: Path) -> bool:
+    """`own` for a file whose path is its identity (a run folder's checkpoint and log, the feature cache, a
+    pretraining's partial state): whatever is there was written by the same writer for the same thing."""
+    return True
+
+
+def torch_format(fmt: str):
+    """`own` for a torch file whose dict says {"format": fmt} (a prompt file, a head)."""
+    def own(path: Path) -> bool:
+        import torch
+        try:
+            doc = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            return False
+        return isinstance(doc, dict) and doc.get("format") == fmt
+    return own
+
+
+def json_format(fmt: str):
+    """`own` for a JSON file whose object says {"format": fmt} (results, tuning choices, a search's result)."""
+    def own(path: Path) -> bool:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(doc, dict) and doc.get("format") == fmt
+    return own
+
+
+def writable_folder(folder, what: str) -> Path:
+    """`folder` (created if missing) after a probe write, or one line saying it cannot be written."""
+    if folder is None or not os.fspath(folder).strip():
+        raise BadInput(f"an empty path was given for the {what}; give a folder")
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{folder} is a file; give a folder for the {what}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".dpt-probe.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise Unwritable(f"cannot write into {folder}, the {what} ({e.strerror or e}); choose a writable folder") from None
+    return folder
+
+
+def _replace_atomically(path: Path, write, kind: str, own, force: bool = False) -> None:
+    """Write through a temporary file beside the target, then os.replace (after `check_target`). A symbolic link is
+    written through (the file it points at is replaced, the link stays), and an existing file keeps its
+    permissions; a folder that cannot be written is one line."""
+    path = check_target(path, kind, own, force)
     target = path.resolve() if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as e:
+        raise Unwritable(f"cannot write the {kind} {path} ({e.strerror or e}); choose a writable folder") from None
     os.close(fd)
     try:
         write(tmp)
@@ -43,9 +114,19 @@ def remove_stale_temps(path: Path) -> list[Path]:
     cleanup): those named for a process that no longer exists. Returns what was removed."""
     path = Path(path)
     target = path.resolve() if path.is_symlink() else path
+    return _remove_dead(target.parent, f".{target.name}.*.tmp", lambda tmp: tmp.name[len(target.name) + 2:])
+
+
+def remove_stale_temps_in(folder: Path) -> list[Path]:
+    """The same for every file of `folder` (a prompt folder: a run killed while saving its prompt)."""
+    return _remove_dead(Path(folder), ".*.tmp", lambda tmp: tmp.name[1:].rsplit(".", 3)[-3]
+                        if tmp.name.count(".") >= 4 else "")
+
+
+def _remove_dead(folder: Path, pattern: str, pid_part) -> list[Path]:
     removed = []
-    for tmp in target.parent.glob(f".{target.name}.*.tmp") if target.parent.is_dir() else ():
-        pid = tmp.name[len(target.name) + 2:].split(".", 1)[0]
+    for tmp in folder.glob(pattern) if folder.is_dir() else ():
+        pid = pid_part(tmp).split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
@@ -64,20 +145,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path, *, kind: str, own, force: bool = False) -> None:
     """torch.save to a temp file in the same folder, then rename: readers see all or nothing."""
     import torch
-    _replace_atomically(Path(path), lambda f: torch.save(obj, f))
+    _replace_atomically(Path(path), lambda f: torch.save(obj, f), kind, own, force)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, kind: str, own, force: bool = False) -> None:
     """Text through a temporary file and os.replace: readers see the old file or the new one."""
-    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text))
+    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text), kind, own, force)
 
 
-def write_json_atomic(path: Path, doc: dict) -> None:
+def write_json_atomic(path: Path, doc: dict, *, kind: str, own, force: bool = False) -> None:
     """JSON (indent 1, a final newline) through a temporary file and os.replace; a crash leaves no stray file."""
-    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1) + "\n"))
+    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1) + "\n"), kind, own,
+                        force)
+
+
+def append_lines(path: Path, lines, *, kind: str, own) -> None:
+    """Lines added at the end of a file (a run's log, epoch by epoch)."""
+    path = check_target(path, kind, own)
+    try:
+        with open(path, "a") as f:
+            f.writelines(lines)
+    except OSError as e:
+        raise Unwritable(f"cannot write the {kind} {path} ({e.strerror or e}); choose a writable folder") from None
+
+
+def save_figure(fig, path: Path, **savefig) -> None:
+    """A matplotlib figure as a PNG (a figure of the same name is this writer's own)."""
+    _replace_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", **savefig), "figure",
+                        lambda p: p.suffix == ".png")
+
+
+def write_notebook(nb, path: Path) -> None:
+    """A notebook written back in place (the course's and colab's own notebooks, read just before)."""
+    import nbformat
+
+    def own(p: Path) -> bool:
+        try:
+            nbformat.read(p, as_version=4)
+            return True
+        except Exception:
+            return False
+    _replace_atomically(Path(path), lambda tmp: nbformat.write(nb, tmp), "notebook", own)
 
 
 def lock_path(path: Path) -> Path:

@@ -182,7 +182,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
                          "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
                          "probes": probe_log, "step": done, "settings": settings,
-                         "seconds": before + time.time() - t0}, partial)
+                         "seconds": before + time.time() - t0}, partial, kind="pretraining state", own=ours_by_path)
         if stop_after is not None and done >= stop_after:
             break
     model.eval()

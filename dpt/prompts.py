@@ -137,8 +137,10 @@ class SoftPromptLearner(UsesFrozen):
     def set_classnames(self, classnames: Sequence[str]) -> None:
         """Switch the class list (e.g. base -> novel). Class-specific contexts cannot switch."""
         names = _clean(classnames)
-        if self.class_specific and hasattr(self, "classnames") and len(names) != self.ctx.shape[0]:
-            raise BadInput("class-specific contexts are tied to their classes; they cannot be moved to new classes")
+        if self.class_specific and hasattr(self, "classnames") and names != self.classnames:
+            raise BadInput("class-specific contexts are tied to the classes they were trained on; they cannot be "
+                           "moved to other classes (novel ones, another dataset's, new names): use shared contexts "
+                           "(class_specific=False) for that")
         self.classnames = names
         placeholder = " ".join(["X"] * self.n_ctx)
         prompts = [" ".join(filter(None, (placeholder, self.fixed_words, n))) + "." for n in names]

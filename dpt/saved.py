@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone, load_backbone, weights_fingerprint
 from .errors import BadInput, cause
-from .files import atomic_save
+from .files import atomic_save, check_target, torch_format
 from .methods import METHODS, MethodConfig, PromptMethod, build_method
 
 FORMAT, VERSION = "dpt-prompt", 1
@@ -40,12 +40,13 @@ def prompt_payload(method: PromptMethod, identity: dict | None = None) -> dict:
             "identity": identity}
 
 
-def save_prompts(method: PromptMethod, path: str | Path, identity: dict | None = None) -> Path:
-    """Write `method`'s learned prompt to `path` atomically (identity: the run's, when a grid trained it)."""
+def save_prompts(method: PromptMethod, path: str | Path, identity: dict | None = None, force: bool = False) -> Path:
+    """Write `method`'s learned prompt to `path` atomically (identity: the run's, when a grid trained it). An
+    existing prompt file is replaced; any other file only with force=True."""
     if not method.learns:
         raise BadInput(f"{method.name} learns no prompt: there is nothing to save")
-    path = Path(path).expanduser()
-    atomic_save(prompt_payload(method, identity), path)
+    path = check_target(path, "prompt file", torch_format(FORMAT), force, offer_force=True)
+    atomic_save(prompt_payload(method, identity), path, kind="prompt file", own=torch_format(FORMAT), force=force)
     return path
 
 
@@ -149,18 +150,19 @@ class SavedPrompt:
         return [(self.method.classnames[int(i)], float(v)) for v, i in zip(values, idx)]
 
     @torch.no_grad()
-    def export_head(self, path: str | Path) -> Path:
+    def export_head(self, path: str | Path, force: bool = False) -> Path:
         """The class text features [C, D] of a text-only method, for plain open_clip: logits are
         model.logit_scale.exp() * normalize(model.encode_image(x)) @ head["features"].T."""
         m = self.method
         if m.encodes_images or m.text_per_image:
             raise BadInput(f"{m.name}'s class features depend on the image (it prompts the image encoder or makes "
                            "one prompt set per image): there is no fixed head to export; use predict instead")
-        path = Path(path).expanduser()
+        path = check_target(path, "head", torch_format(HEAD_FORMAT), force, offer_force=True)  # never the prompt
         atomic_save({"format": HEAD_FORMAT, "version": 1, "features": m.text_features().float().cpu(),
                      "classnames": list(m.classnames), "backbone": m.backbone.name,
                      "weights": weights_fingerprint(m.backbone), "method": m.name,
-                     "logit_scale": float(m.logit_scale)}, path)
+                     "logit_scale": float(m.logit_scale)}, path, kind="head", own=torch_format(HEAD_FORMAT),
+                    force=force)
         return path
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import check, check_numbers, flatten, from_dict
 from .errors import BadInput, DptError
-from .files import Busy, atomic_save, atomic_write_text, exclusive
+from .files import Busy, append_lines, atomic_save, atomic_write_text, exclusive, ours_by_path
 from .methods.base import PromptMethod
 
 
@@ -266,6 +266,11 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
             raise CorruptCheckpoint(
                 f"cannot resume from {ckpt_path}: the file is unreadable ({type(e).__name__}). To start this run "
                 f"fresh, delete it (rm {ckpt_path}) and run again.") from e
+        keys = {"identity", "method", "optimizer", "epoch", "history"}
+        if not isinstance(state, dict) or not keys <= set(state):
+            raise CorruptCheckpoint(f"cannot resume from {ckpt_path}: it is not a dpt training checkpoint (a "
+                                    f"{type(state).__name__} without {', '.join(sorted(keys - set(state) if isinstance(state, dict) else keys))}). "
+                                    f"To start this run fresh, delete it (rm {ckpt_path}) and run again.")
         if state["identity"] != identity:
             raise ConfigMismatch(f"refusing to resume {ckpt_path}: the run's configuration changed "
                                  f"({_diff(state['identity'], identity)}). Use a new out_dir, or resume=False to start afresh.")
@@ -324,11 +329,11 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
         if epoch_log:  # an epoch can run no step (max_steps reached)
             bar.set_postfix(loss=f"{sum(r['loss'] for r in epoch_log) / len(epoch_log):.3f}", lr=f"{lr:.2e}")
         if out:
-            with open(log_path, "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in epoch_log)
+            append_lines(log_path, [json.dumps(r) + "\n" for r in epoch_log], kind="training log", own=ours_by_path)
             atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
                          "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
-                         "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt_path)
+                         "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt_path,
+                        kind="checkpoint", own=ours_by_path)
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break
@@ -343,4 +348,4 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
 
 def _write_log(path: Path, records: list[dict]) -> None:
     """Rewrite the step log atomically, so it holds exactly `records`."""
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records), kind="training log", own=ours_by_path)

@@ -59,7 +59,7 @@ def make_benchmark(root, name, classes, per_split=None):
     return Path(root)
 
 
-def make_all_benchmarks(root, classes=("alpha", "beta"), per_split=None):
+def make_all_benchmarks(root, classes=("alpha", "beta", "gamma", "delta"), per_split=None):
     """Tiny fixtures of all 11 benchmarks and ImageNet's 4 variants, each in CoOp's layout (split files, ImageNet's
     classnames.txt and image folders, FGVCAircraft's variant lists) under `root`; returns root."""
     from pathlib import Path

@@ -61,7 +61,7 @@ def test_method_option_of_the_wrong_type(monkeypatch, capsys, tmp_path):
 
 
 def test_out_is_a_directory(monkeypatch, capsys, tmp_path):
-    refused(monkeypatch, capsys, tmp_path, *GRID, match="is a directory")
+    refused(monkeypatch, capsys, tmp_path, *GRID, match="is a folder")
 
 
 def test_out_is_not_a_results_file(monkeypatch, capsys, tmp_path):
@@ -313,7 +313,7 @@ CASES = [  # (id, command line after `python -m dpt`, fragment)
     ("fgvc-without-lists", ["base2novel", "--methods", "zeroshot", "--datasets", "FGVCAircraft", "--data-root", "data",
                             "--seeds", "1"], "images_variant_train.txt"),
     ("tune-out-of-another-shape", ["tune", "--methods", "coop", "--out", "other.json", *QUICK[:-1]],
-     "is not a dpt tuning file"),
+     "other.json exists and is not a tuning file: it is not replaced; choose another name"),
     ("tune-out-is-runs", ["tune", "--methods", "coop", "--out", "same.json", "--runs", "same.json", *QUICK[:-1]],
      "must be three different files"),
     ("tune-test-datasets-without-test-out", ["tune", "--methods", "coop", "--test-datasets", "mini_grainy", *QUICK[:-1]],
@@ -335,7 +335,7 @@ CASES = [  # (id, command line after `python -m dpt`, fragment)
     ("pretrain-batch-zero", ["pretrain", "--out", "m.pt", "--batch-size", "0"], "must be a finite number above 0"),
     ("pretrain-lr-nan", ["pretrain", "--out", "m.pt", "--lr", "nan"], "must be a finite number above 0"),
     ("pretrain-threads-zero", ["pretrain", "--out", "m.pt", "--threads", "0"], "must be a finite number above 0"),
-    ("pretrain-unwritable", ["pretrain", "--out", "/proc/m.pt"], "cannot write to /proc"),
+    ("pretrain-unwritable", ["pretrain", "--out", "/proc/m.pt"], "cannot write into /proc"),
 ]
 
 
@@ -368,7 +368,7 @@ def test_bad_input_table(case, argv, fragment, tmp_path, monkeypatch, capsys, re
     monkeypatch.setattr(sys, "argv", ["dpt", *argv])
     entry = dispatch
     with pytest.raises(SystemExit) as e:
-        run_cli(entry)
+        run_cli(entry, options=options_of_this_command)
     err = capsys.readouterr()
     text = err.err + err.out
     assert e.value.code not in (0, None), text

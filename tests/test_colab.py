@@ -55,8 +55,9 @@ def test_the_real_clip_switch_sets_the_profile_on_a_gpu_and_stays_put_without_on
 
     from conftest import make_benchmark
     from dpt.experiments.course import setup
-    for k in ("DPT_PROFILE", "DPT_DATA", "DPT_DATASETS", "DPT_EPOCHS", "DPT_DEVICE"):
-        monkeypatch.delenv(k, raising=False)
+    for k in ("DPT_PROFILE", "DPT_DATA", "DPT_DATASETS", "DPT_EPOCHS", "DPT_DEVICE"):  # restored after the test,
+        monkeypatch.setenv(k, "")                                                    # whatever use_real_clip sets
+        monkeypatch.delenv(k)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert not colab.use_real_clip("DTD", 5, str(tmp_path))
     assert "needs a GPU runtime" in capsys.readouterr().out and "DPT_PROFILE" not in os.environ

@@ -1,7 +1,8 @@
-"""The course on the real profile, rehearsed on a CPU: notebooks 00-02 run top to bottom on a random-initialised
-ViT-B-16 checkpoint and CoOp-layout fixture folders of the real profile's two course datasets, and no miniature
-dataset is touched on the way. And the setup's choices: the fallback said in the first line, the environment
-variables that choose device, datasets and budget."""
+"""The course on the real profile, rehearsed on a CPU: every notebook runs top to bottom on CoOp-layout fixture
+folders of the real profile's two course datasets, and no miniature dataset is touched on the way. Notebooks
+00-02 run on a random-initialised ViT-B-16 checkpoint; 03-08, which train every method over seeds, on open_clip's
+ViT-B-16 given a narrow config in the kernel (12 layers, width 64: the same code paths, cheap enough for CI). And
+the setup's choices: the fallback said in the first line, the variables that choose device, datasets, budget."""
 import json
 import os
 import sys
@@ -14,7 +15,9 @@ import torch
 from conftest import make_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-REHEARSED = ["00_setup_and_tour", "01_zero_shot_clip", "02_soft_prompts_coop"]
+ON_VIT_B16 = ["00_setup_and_tour", "01_zero_shot_clip", "02_soft_prompts_coop"]
+ON_NARROW_VIT = ["03_mutual_information", "04_classwise_augmentation", "05_dual_view_method",
+                 "06_base_to_novel_benchmark", "07_analysis", "08_transfer_and_domains"]
 
 # Every ClassificationDataset the kernel builds, by name (a miniature one would be a mini_* or obj_* name)
 SPY = '''
@@ -27,6 +30,12 @@ def _spy(self):
     _init(self)
 _d.ClassificationDataset.__post_init__ = _spy
 '''
+NARROW_VIT = '''
+import open_clip.factory as _f
+_f._MODEL_CONFIGS["ViT-B-16"] = {"embed_dim": 64, "vision_cfg": {"image_size": 224, "layers": 12, "width": 64,
+    "patch_size": 16, "head_width": 32}, "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64,
+    "heads": 2, "layers": 12}}
+'''
 
 
 @pytest.fixture(scope="module")
@@ -35,41 +44,57 @@ def real_course(tmp_path_factory, vit_b16_random):
     torch.save(vit_b16_random.model.state_dict(), tmp / "open_clip_pytorch_model.bin")
     make_benchmark(tmp / "data", "DTD", ("banded", "braided", "bubbly", "bumpy"))
     make_benchmark(tmp / "data", "OxfordPets", ("abyssinian", "beagle", "boxer", "pug"))
-    (tmp / "spy").mkdir()
-    (tmp / "spy" / "sitecustomize.py").write_text(SPY)
+    for name, code in (("spy", SPY), ("narrow", SPY + NARROW_VIT)):
+        (tmp / name).mkdir()
+        (tmp / name / "sitecustomize.py").write_text(code)
+    import subprocess
+    subprocess.run([sys.executable, "-c", f"import torch, open_clip; torch.save(open_clip.create_model('ViT-B-16')"
+                    f".state_dict(), {str(tmp / 'narrow.bin')!r})"], check=True, timeout=300,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp / "narrow"), str(ROOT)]),
+                        "DPT_TOUCHED_LOG": str(tmp / "unused.jsonl")})
     return tmp
 
 
-def test_notebooks_run_on_the_real_profile_without_touching_the_miniature(real_course, monkeypatch):
+@pytest.mark.parametrize("notebooks, narrow", [(ON_VIT_B16, False), (ON_NARROW_VIT, True)],
+                         ids=["00-02 on ViT-B-16", "03-08 on a narrow ViT-B-16"])
+def test_notebooks_run_on_the_real_profile_without_touching_the_miniature(real_course, monkeypatch, notebooks,
+                                                                          narrow):
     from nbclient import NotebookClient
     tmp = real_course
+    log = tmp / f"touched-{narrow}.jsonl"
     env = {"DPT_PROFILE": "real", "DPT_DEVICE": "cpu", "DPT_DATA": tmp / "data",
-           "DPT_PRETRAINED": tmp / "open_clip_pytorch_model.bin", "DPT_EPOCHS": 2, "DPT_SHOTS": 2,
-           "DPT_FIGURES": tmp / "figures", "DPT_RESULTS": tmp / "results", "DPT_CACHE": tmp / "cache",
-           "DPT_TOUCHED_LOG": tmp / "touched.jsonl",
-           "PYTHONPATH": os.pathsep.join([str(tmp / "spy"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+           "DPT_PRETRAINED": tmp / ("narrow.bin" if narrow else "open_clip_pytorch_model.bin"), "DPT_EPOCHS": 2,
+           "DPT_SHOTS": 2, "DPT_FIGURES": tmp / "figures", "DPT_RESULTS": tmp / f"results-{narrow}",
+           "DPT_CACHE": tmp / f"cache-{narrow}", "DPT_TOUCHED_LOG": log,
+           "PYTHONPATH": os.pathsep.join([str(tmp / ("narrow" if narrow else "spy")), str(ROOT),
+                                          os.environ.get("PYTHONPATH", "")])}
     for k, v in env.items():
         monkeypatch.setenv(k, str(v))
     committed = {p: p.stat().st_mtime_ns for p in (ROOT / "figures").rglob("*.png")}
-    for name in REHEARSED:
+    for name in notebooks:
         nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         NotebookClient(nb, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
         setup_cell = next(c for c in nb.cells if c.cell_type == "code" and "P = setup()" in c.source)
         first = setup_cell.outputs[0]["text"].splitlines()[0]
         assert first.startswith("Profile(real: backbone ViT-B-16") and "device cpu, epochs 2, 2 shots" in first, first
-    touched = {json.loads(l) for l in (tmp / "touched.jsonl").read_text().splitlines()}
+    touched = {json.loads(l) for l in log.read_text().splitlines()}
     assert touched == {"DTD", "OxfordPets"}, touched  # the course's datasets (and their base/novel halves) only
-    assert {p.name for p in (tmp / "figures").glob("*.png")} >= {"datasets.png", "coop_loss.png"}
     assert {p: p.stat().st_mtime_ns for p in (ROOT / "figures").rglob("*.png")} == committed
-    rows = [r for f in (tmp / "results").rglob("*.json") for r in json.loads(f.read_text()).get("rows", [])]
+    rows = [r for f in (tmp / f"results-{narrow}").rglob("*.json") for r in json.loads(f.read_text()).get("rows", [])]
     assert all(r["identity"]["backbone"] == "ViT-B-16" for r in rows if "identity" in r)
+    if narrow:
+        assert {r["label"] for r in rows} >= {"zeroshot", "coop", "cocoop", "kgcoop", "prograd", "ivlp", "maple",
+                                              "promptsrc", "dpt"}  # notebook 06's grid, every method
+    else:
+        assert {p.name for p in (tmp / "figures").glob("*.png")} >= {"datasets.png", "coop_loss.png"}
 
 
 def _setup(monkeypatch, capsys, **env):
     from dpt.experiments.course import setup
     for k in ("DPT_PROFILE", "DPT_DEVICE", "DPT_DATA", "DPT_DATASETS", "DPT_EPOCHS", "DPT_SHOTS"):
-        monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv(k, "")
+        monkeypatch.delenv(k)
     for k, v in env.items():
         monkeypatch.setenv(k, str(v))
     course = setup()

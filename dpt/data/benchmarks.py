@@ -145,9 +145,16 @@ def _from_split_json(spec: BenchmarkSpec, folder: Path) -> ClassificationDataset
         for key in ("train", "val", "test"):
             items = []
             for impath, label, cname in split[key]:
-                names[int(label)] = cname
-                items.append(Item(str(image_dir / impath), int(label)))
+                label = int(label)
+                if label < 0 or names.setdefault(label, cname) != cname:
+                    problem = (f"label {label} is negative" if label < 0 else
+                               f"label {label} is {cname!r} here and {names[label]!r} earlier")
+                    raise BadInput(f"split file {path}, {key} image {impath}: {problem}; labels must run 0..C-1 "
+                                   "with one class name each: re-download or fix the file")
+                items.append(Item(str(image_dir / impath), label))
             splits[key] = tuple(items)
+    except BadInput:
+        raise
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
         raise BadInput(f"split file {path} is malformed ({type(e).__name__}: {e}); it must be CoOp's JSON "
                        "{train, val, test: [[image, label, classname], ...]}: re-download it") from e

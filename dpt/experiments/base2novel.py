@@ -33,7 +33,7 @@ def run_benchmark(methods, datasets, seeds, out=None, *, profile=None, shots=Non
     `backbone_name`, else $DPT_PROFILE or miniature); datasets None: the profile's. variants: {label: (method,
     method overrides)}, run after `methods`."""
     profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
-    store = ResultsStore(out or profile.results_file("base2novel"))
+    store = ResultsStore(profile.results_file("base2novel") if out is None else out)
     names = resolve_dataset_names(datasets or profile.datasets)
     trials = grid(methods, names, seeds, tag, method_overrides)
     for label, (method, overrides) in (variants or {}).items():

@@ -93,9 +93,10 @@ def read_notebooks(folder) -> list:
 
 def course(argv=None) -> None:
     """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
-    import nbformat
     from nbclient import NotebookClient
     from tqdm.auto import tqdm
+
+    from ..files import write_notebook
 
     args = course_parser().parse_args(argv)
     if args.timeout < 1:
@@ -106,7 +107,7 @@ def course(argv=None) -> None:
         t0 = time.time()
         NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        nbformat.write(nb, path)
+        write_notebook(nb, path)
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
 

@@ -105,7 +105,8 @@ def apply(path: str | Path) -> bool:
     nb.cells[code].metadata["tags"] = ["colab-install"]
     changed = nbformat.writes(nb) != before
     if changed:
-        nbformat.write(nb, path)
+        from ..files import write_notebook
+        write_notebook(nb, path)
     return changed
 
 

@@ -18,10 +18,11 @@ class Parser(argparse.ArgumentParser):
 # What a library error names (an argument, a function) -> the option of the commands that sets it
 FLAGS = (("pretrained=PATH", "--pretrained PATH"), ("save_prompts(method, path)", "--save-prompts DIR"),
          ("export_head(path)", "--export-head FILE"), ("warmup_epochs=0", "--train-set warmup_epochs=0"),
-         ("epochs=", "--epochs N"), ("out_dir", "--runs-dir DIR"), ("resume=False", "drop --resume"),
+         ("epochs=", "--epochs N"), ("out_dir", "--runs-dir DIR"), ("runs_dir", "--runs-dir DIR"),
+         ("save_prompts=DIR", "--save-prompts DIR"), ("source=NAME", "--source NAME"), ("resume=False", "drop --resume"),
          ("download=True", "--download"), ("root=DIR", "--data-root DIR"), ("cache_dir", "--cache-dir DIR"),
          ("backbone 'miniclip'", "--backbone miniclip"), ("'miniature' profile", "--profile miniature"),
-         ("device='cpu'", "--device cpu"))
+         ("device='cpu'", "--device cpu"), ("force=True", "--force"))
 
 
 def for_the_command_line(message: str, options=None) -> str:

@@ -94,8 +94,8 @@ class Course:
 
     def savefig(self, fig, name: str) -> None:
         """Save a figure as figures/<name>.png (the README shows these)."""
-        self.figures.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
+        from ..files import save_figure
+        save_figure(fig, self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
 
     def __repr__(self) -> str:
         p = self.profile

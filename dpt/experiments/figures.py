@@ -53,8 +53,8 @@ def dataset_gallery(datasets, path: str | Path | None = None, per_dataset: int =
     fig.suptitle(title or f"{', '.join(ds.name for ds in datasets)}: test images", fontsize=10)
     fig.tight_layout()
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        from ..files import save_figure
+        save_figure(fig, Path(path), dpi=110)
     return fig
 
 

@@ -26,11 +26,11 @@ from ..config import check
 from ..errors import BadInput
 from ..data import check_base_to_novel, check_transfer, load_datasets, subsample_classes
 from ..evaluate import base_novel_scores
-from ..files import atomic_save, shown
+from ..files import atomic_save, remove_stale_temps_in, shown, torch_format, writable_folder
 from ..inputs import evaluation_sets, trial_inputs
 from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
 from ..run import RunConfig, run_info
-from ..saved import prompt_payload
+from ..saved import FORMAT as PROMPT_FORMAT, prompt_payload
 from .bootstrap import pack, row_intervals
 from .identity import data_fingerprint, portable_path, provenance, run_id, run_identity
 from .profiles import Profile
@@ -181,7 +181,7 @@ def check_shots(trials: list[Trial], runs: list[RunConfig], datasets: dict) -> N
         counts = [0] * part.num_classes
         for it in part.train:
             counts[it.label] += 1
-        check(run.shots <= max(counts), f"shots={run.shots}: no {t.classes} class of {t.dataset} has that many training "
+        check(run.shots <= max(counts), f"shots={run.shots}: no {'' if t.classes == 'all' else t.classes + ' '}class of {t.dataset} has that many training "
                                         f"images (at most {max(counts)}); give --shots {max(counts)} or fewer")
         short = sum(c < run.shots for c in counts)
         if short:
@@ -201,6 +201,13 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     engine = engine or LocalEngine()
     shots = profile.shots if shots is None else shots
     runs = plan_runs(trials, profile, shots, split, train_overrides or {})
+    for folder, what in ((runs_dir, "runs folder (runs_dir)"), (save_prompts, "prompt folder (save_prompts=DIR)")):
+        if folder is not None:
+            writable_folder(folder, what)
+    if save_prompts is not None:  # what a run killed while saving its prompt left behind
+        remove_stale_temps_in(Path(save_prompts).expanduser())
+    if cache_dir is not None and not str(cache_dir).strip():
+        raise BadInput("an empty path was given for the feature cache (cache_dir); give a folder")
     names = dict.fromkeys(n for t in trials for n in (t.dataset, *t.targets))
     datasets = load_datasets(names, root=data_root or os.environ.get("DPT_DATA"), download=download)
     check_datasets(trials, datasets, split)
@@ -236,7 +243,8 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
         i, targets, stored = index[id(job)]
         if save_prompts is not None and METHODS[job.run.method].learns:
             payload = result["payload"] if "payload" in result else prompt_payload(result["model"])
-            atomic_save({**payload, "identity": job.identity}, prompt_path(save_prompts, job.trial, job.run_id))
+            atomic_save({**payload, "identity": job.identity}, prompt_path(save_prompts, job.trial, job.run_id),
+                        kind="prompt file", own=torch_format(PROMPT_FORMAT))
         prov = provenance(engine=engine.name, weights_source=portable_path(backbone.weights), **where)
         rows[i] = []
         for target, identity in targets.items():

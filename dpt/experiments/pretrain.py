@@ -26,7 +26,7 @@ from ..backbones import ASSETS, MINICLIPS, tokenize
 from ..data import objects
 from ..data.world import COLOURS, SHAPES, SceneSampler, render
 from ..errors import BadInput
-from ..files import atomic_save, write_json_atomic
+from ..files import atomic_save, check_target, writable_folder, write_json_atomic
 from ..pretrain import pretrain, to_tensor
 from .command_line import Parser
 
@@ -111,6 +111,15 @@ def _add_evaluations(record: dict, model, arch: str) -> None:
         record["zero_shot_error"] = repr(e)
 
 
+def _is_record(path: Path) -> bool:
+    """A pretraining record (the JSON this command writes beside its checkpoint)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and {"arch", "steps", "loss_curve"} <= set(doc)
+
+
 def check_out(out: Path, force: bool) -> None:
     """Refuse to write into the installed package (a pip user could not get the shipped model back), and any
     path whose JSON record would overwrite the checkpoint itself."""
@@ -183,13 +192,10 @@ def main(argv=None):
     out = Path(args.out).expanduser()
     check_out(out, args.force)
     record_path, partial = out.with_suffix(".json"), out.with_suffix(".partial.pt")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.parent / f".{out.name}.probe"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise BadInput(f"cannot write to {out.parent} ({e.strerror or e}); choose a writable --out") from None
+    writable_folder(out.parent, "folder of --out")
+    if not args.report_only:  # a checkpoint of another pretraining (its record beside it) may be replaced
+        check_target(out, "miniclip checkpoint", own=lambda p: _is_record(p.with_suffix(".json")))
+        check_target(record_path, "pretraining record", own=_is_record)
     torch.set_num_threads(args.threads)
     if args.report_only:
         from ..backbones import load_miniclip
@@ -199,7 +205,7 @@ def main(argv=None):
         record = json.loads(record_path.read_text())
         model = load_miniclip(out, version=args.arch)
         _add_evaluations(record, model, args.arch)
-        write_json_atomic(record_path, record)
+        write_json_atomic(record_path, record, kind="pretraining record", own=_is_record)
         print(json.dumps({k: v for k, v in record.items() if k not in ("loss_curve", "probes")}, indent=1))
         return
     settings = {k: v for k, v in vars(args).items() if k not in ("resume", "threads", "workers", "report_only", "force")}
@@ -211,7 +217,8 @@ def main(argv=None):
                                          probe=lambda m: probes(m, tokenizer, spec.world, size),
                                          partial=partial, save_every=args.save_every, resume=args.resume,
                                          settings=settings)
-    atomic_save({k: v.half() for k, v in model.state_dict().items()}, out)
+    atomic_save({k: v.half() for k, v in model.state_dict().items()}, out, kind="miniclip checkpoint",
+                own=lambda p: _is_record(p.with_suffix(".json")))
     record = {
         "args": vars(args), "arch": args.arch, "seed": args.seed, "steps": args.steps, "config": MINICLIPS[args.arch].cfg,
         "conv_stem": MINICLIPS[args.arch].conv_stem, "world": MINICLIPS[args.arch].world,
@@ -220,7 +227,7 @@ def main(argv=None):
         "probes": probe_log, "minutes": round(seconds / 60, 1), "torch": torch.__version__, "open_clip": open_clip.__version__,
     }
     _add_evaluations(record, model, args.arch)
-    write_json_atomic(record_path, record)
+    write_json_atomic(record_path, record, kind="pretraining record", own=_is_record)
     partial.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in record.items() if k not in ("loss_curve", "probes")}, indent=1))
 

@@ -59,9 +59,10 @@ class Profile:
         augment, views = self.augmentation(method)
         train = self.train_config(method, seed, train_overrides, dataset)
         method_cfg = method_cfg or MethodConfig()
-        if self.budget.get("epochs") and method in METHODS:  # a short budget: epoch-counting knobs follow it
-            recipe = self.with_(budget={}).train_config(method, seed, train_overrides, dataset)
-            method_cfg = METHODS[method].for_epochs(method_cfg, recipe.epochs, train.epochs)
+        if method in METHODS:  # a schedule shortened (a course budget, --epochs): epoch-counting knobs follow it
+            recipe = self.with_(budget={}).train_config(method, seed, None, dataset)
+            if recipe.epochs != train.epochs:
+                method_cfg = METHODS[method].for_epochs(method_cfg, recipe.epochs, train.epochs)
         return RunConfig(method=method, shots=self.shots if shots is None else shots, train=train,
                          method_cfg=method_cfg, augment=augment, views=views, eval_split=split, classes=classes)
 

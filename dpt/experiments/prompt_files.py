@@ -26,7 +26,8 @@ from ..errors import BadInput
 from .command_line import Parser
 from ..evaluate import base_novel_scores, percent, score_images
 from ..inputs import evaluation_sets
-from ..saved import load_prompts, read_prompt_file
+from ..files import check_target, torch_format
+from ..saved import HEAD_FORMAT, load_prompts, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import IDENTITY_VERSION, data_fingerprint, provenance, run_id
 from .options import check_device
@@ -60,6 +61,27 @@ def evaluate_prompt(saved, dataset, split: str, cache_dir=None, progress: bool =
              "correct": pack(hits[dataset.name])}, hits)
 
 
+def scored_class_lists(saved, dataset) -> list:
+    """The (class names, template) a saved prompt is scored with on `dataset`: base and novel on the dataset it was
+    trained on (base classes), else all of `dataset`'s classes."""
+    from ..data import subsample_classes
+    trained = (saved.doc.get("identity") or {})
+    if trained.get("dataset") == dataset.name and trained.get("classes", "base") == "base":
+        return [(subsample_classes(dataset, h).classnames, dataset.template) for h in ("base", "novel")]
+    return [(dataset.classnames, dataset.template)]
+
+
+def check_classes_fit(saved, dataset) -> None:
+    """Refuse (before any work) a prompt that cannot be pointed at the classes it would be scored on (class-specific
+    contexts on other classes, names that do not fit the text context); the prompt keeps its own classes."""
+    own = (list(saved.method.classnames), saved.method.template)
+    try:
+        for names, template in scored_class_lists(saved, dataset):
+            saved.method.set_classnames(list(names), template)
+    finally:
+        saved.method.set_classnames(*own)
+
+
 def evaluate_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="python -m dpt evaluate", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,15 +113,17 @@ def evaluate_main(argv=None) -> None:
     backbones = {d["backbone"] for _, d in docs}
     if len(backbones) > 1:
         raise BadInput(f"these prompts were trained on {', '.join(sorted(backbones))}: evaluate one backbone at a time")
-    out = args.out or profile_for_backbone(backbones.pop()).results_file("evaluate")
+    out = profile_for_backbone(backbones.pop()).results_file("evaluate") if args.out is None else args.out
     store = ResultsStore(out)
     stored = {r["run_id"]: r for r in store.rows()}
-    loaded = {}
-    for path, doc in docs:
-        saved = loaded.get(doc["backbone"])
-        saved = load_prompts(path, backbone=saved.method.backbone if saved else None, pretrained=args.pretrained,
-                             device=args.device)
-        loaded[doc["backbone"]] = saved
+    prompts, backbone = [], None
+    for path, doc in docs:  # every prompt loaded, and pointed at every class list it will score, before any work
+        saved = load_prompts(path, backbone=backbone, pretrained=args.pretrained, device=args.device)
+        backbone = saved.method.backbone
+        for ds in datasets.values():
+            check_classes_fit(saved, ds)
+        prompts.append((path, doc, saved))
+    for path, doc, saved in prompts:
         for name, ds in datasets.items():
             identity = {"version": IDENTITY_VERSION, "kind": "evaluate", "prompt": prompt_checksum(doc),
                         "trained": doc.get("identity"), "dataset": name, "data": data_fingerprint(ds, (args.split,)),
@@ -129,6 +153,7 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--template", default=None, help="with --classes: the hand-crafted template ('a photo of a {}.')")
     ap.add_argument("--export-head", default=None, metavar="FILE",
                     help="write the class text features [C, D] for plain open_clip (text-only methods)")
+    ap.add_argument("--force", action="store_true", help="replace an --export-head file that is not a head")
     _backbone_arguments(ap)
     ap.add_argument("--json", action="store_true", help="print one JSON line per image")
     ap.add_argument("--no-progress", action="store_true")
@@ -144,7 +169,7 @@ def predict_main(argv=None) -> None:
         raise BadInput(f"--classes took {', '.join(taken)} as class names, but {'they are files' if len(taken) > 1 else 'it is a file'}: "
                        "put the images before --classes (predict IMAGE ... --classes NAME ...), or end the class list "
                        "with -- before the images")
-    if not args.images and not args.export_head:
+    if not args.images and args.export_head is None:
         raise BadInput("give images or folders to classify (or --export-head FILE)")
     if args.top_k < 1:
         raise BadInput(f"--top-k must be at least 1, got {args.top_k}")
@@ -153,12 +178,12 @@ def predict_main(argv=None) -> None:
     for p in args.images:
         if not Path(p).expanduser().exists():
             raise BadInput(f"{p} does not exist; give an image file or a folder of images")
-    if args.export_head and Path(args.export_head).expanduser().is_dir():
-        raise BadInput(f"--export-head {args.export_head} is a folder; give a file name such as head.pt")
+    if args.export_head is not None:  # before any work: never the prompt file, a folder, or another file
+        check_target(args.export_head, "head", torch_format(HEAD_FORMAT), args.force, offer_force=True)
     saved = load_prompts(args.prompts, pretrained=args.pretrained, device=args.device)
     saved.with_classes(args.classes, args.template)
-    if args.export_head:
-        print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head)}")
+    if args.export_head is not None:
+        print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head, args.force)}")
     if args.images:
         from tqdm.auto import tqdm
 

@@ -9,14 +9,29 @@ import json
 import re
 from pathlib import Path
 
+from ..errors import BadInput, cause
 from .command_line import Parser
 
 RECIPES_FILE = Path(__file__).with_name("recipes.json")
 
 
 def recipes() -> dict:
-    """Each method's reference base-to-novel recipe, with its source and where dpt departs."""
-    return json.loads(RECIPES_FILE.read_text())
+    """Each method's reference base-to-novel recipe, with its source and where dpt departs (a damaged file is one
+    line that says how to restore it)."""
+    try:
+        table = json.loads(RECIPES_FILE.read_text())
+        ok = (isinstance(table["common"], dict) and isinstance(table["methods"], dict)
+              and all(isinstance(r["train"], dict) and isinstance(r["method"], dict)
+                      and isinstance(r.get("per_dataset", {}), dict) for r in table["methods"].values())
+              and {"momentum", "weight_decay", "warmup_epochs", "warmup_lr"} <= set(table["common"]))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        ok, why = False, cause(e)
+    else:
+        why = "its layout is not the recipes' (common, methods: train, method, per_dataset)"
+    if not ok:
+        raise BadInput(f"the recipes file {RECIPES_FILE} is damaged ({why}); restore it: git checkout "
+                       "dpt/experiments/recipes.json, or reinstall dpt")
+    return table
 
 
 def _short(source: str) -> str:

@@ -18,14 +18,16 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BadInput
+from ..errors import BadInput, cause
 from .command_line import Parser
-from ..files import write_json_atomic
+from ..files import check_target, json_format, write_json_atomic
 from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
 from .profiles import resolve_profile
 from .tune import setting_label, val_average
+
+RESULT_FORMAT = "dpt-search-result"
 
 PLAN_FORMAT = "dpt-search-plan"
 
@@ -42,6 +44,21 @@ def read_plan(path) -> dict:
         raise BadInput(f"--plan {path} is not a readable plan ({type(e).__name__})") from None
     if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
         raise BadInput(f"--plan {path} is not a search plan (format {PLAN_FORMAT!r})")
+    try:
+        return _check_plan(plan, path)
+    except BadInput:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as e:  # a number where a list is due, and the like
+        raise BadInput(f"--plan {path} is malformed ({cause(e)}); compare it with the committed plan's layout "
+                       "(results/miniature-v1/dpt_search_plan.json)") from None
+
+
+def _check_plan(plan: dict, path: Path) -> dict:
+    from ..data import resolve_dataset_names
+    from .profiles import get_profile
+    for key, kind in (("datasets", list), ("seeds", list), ("stages", list), ("held_out", list)):
+        if key in plan and not isinstance(plan[key], kind):
+            raise BadInput(f"--plan {path}: {key} must be a list, got {plan[key]!r}")
     missing = [k for k in ("profile", "split", "datasets", "seeds", "shots", "method", "values_per_knob", "stages")
                if k not in plan]
     if missing:
@@ -140,6 +157,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--plan", required=True, help="the search plan (committed before the search)")
     ap.add_argument("--out", default=None, help="choices and evidence (default: beside the plan, <plan>_result.json)")
     ap.add_argument("--runs", default=None, help="results file for the val runs (default: the profile's search_runs)")
+    ap.add_argument("--force", action="store_true", help="replace an --out that is not an earlier search's result")
     add_run_arguments(ap, grid=False)  # the plan fixes datasets, seeds, shots, profile and training settings
     return ap
 
@@ -153,12 +171,17 @@ def main(argv=None) -> None:
     profile = resolve_profile(plan["profile"], kw.pop("backbone_name"), kw.pop("pretrained"), kw.pop("device"),
                               kw.pop("augment"), kw.pop("views"))
     kw.pop("profile")
-    out = Path(args.out or Path(args.plan).with_name(Path(args.plan).stem + "_result.json"))
+    out = args.out if args.out is not None else Path(args.plan).with_name(Path(args.plan).stem + "_result.json")
+    out = check_target(out, "search result", json_format(RESULT_FORMAT), args.force, offer_force=True)
     runs = args.runs or str(profile.results_file("search_runs"))
     if Path(runs).resolve() == out.resolve():
         raise BadInput("--out and --runs must be different files")
+    if out.resolve() == Path(args.plan).expanduser().resolve():
+        raise BadInput(f"--out {args.out} is the plan itself: a search never replaces its pre-registered plan; "
+                       "give another --out")
     result = search(plan, runs, profile=profile, **kw)
     command = "python -m dpt search " + " ".join(argv if argv is not None else sys.argv[2:])
-    write_json_atomic(out, {"format": "dpt-search-result", "plan": str(args.plan), "command": command, **result})
+    write_json_atomic(out, {"format": RESULT_FORMAT, "plan": str(args.plan), "command": command, **result},
+                      kind="search result", own=json_format(RESULT_FORMAT), force=args.force)
     print(f"chosen: {result['chosen']['label']} {result['chosen']['settings']} (val HM {result['chosen']['val']['hm']:.2f});"
           f" written to {out}")

@@ -15,11 +15,12 @@ Format: {"format": "dpt-results", "version": 1, "rows": [row, ...]}; a base-to-n
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 from ..errors import UnusableStore
-from ..files import locked, remove_stale_temps, write_json_atomic
+from ..files import check_target, json_format, locked, remove_stale_temps, write_json_atomic
 
 FORMAT, VERSION = "dpt-results", 1
 
@@ -48,7 +49,36 @@ def _read(path: Path) -> list[dict]:
         if missing or not isinstance(row["identity"], dict):
             raise UnusableStore(f"--out {path}: row {i} is malformed (no {', '.join(missing) or 'identity'}); restore "
                                 "the file from git or choose another path, dpt never drops a row it did not write")
+        if problem := _malformed_values(row):
+            raise UnusableStore(f"{path}: row {i} ({row['label']}, seed {row['seed']}) {problem}; restore the file "
+                                "from git or rerun that run into another file")
     return doc["rows"]
+
+
+def _malformed_values(row: dict) -> str | None:
+    """What is wrong with a row's numbers or per-image records, if anything (None: nothing)."""
+    for k in ("base", "novel", "hm", "accuracy"):
+        v = row.get(k)
+        if k in row and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            return f"has {k}={v!r}, not a number"
+    correct = row.get("correct")
+    if correct is None:
+        return None
+    records = [correct] if isinstance(correct, dict) and "bits" in correct else (
+        list(correct.values()) if isinstance(correct, dict) else [correct])
+    for rec in records:
+        try:
+            ok = isinstance(rec["n"], int) and 0 <= rec["n"] <= 8 * len(bytes.fromhex(rec["bits"]))
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            return "has corrupt per-image records ('correct')"
+    return None
+
+
+def _is_results_file(path: Path) -> bool:
+    _read(path)  # says exactly what is wrong with a file that is not one
+    return True
 
 
 ROW_KEYS = ("label", "method", "seed", "split", "run_id", "identity", "provenance")
@@ -69,7 +99,7 @@ class ResultsStore:
     """Rows of one results file. Opening it checks (before any work) that it can be read and written."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = check_target(path, "results file", _is_results_file)  # an empty path, a folder: refused
         _read(self.path)
         try:
             folder = (self.path.resolve() if self.path.is_symlink() else self.path).parent
@@ -101,4 +131,5 @@ class ResultsStore:
             rows = [r for r in _read(self.path) if (r["label"], r["run_id"]) != (row["label"], row["run_id"])]
             rows.append(row)
             rows.sort(key=sort_key)
-            write_json_atomic(self.path, {"format": FORMAT, "version": VERSION, "rows": rows})
+            write_json_atomic(self.path, {"format": FORMAT, "version": VERSION, "rows": rows}, kind="results file",
+                              own=json_format(FORMAT))

@@ -34,10 +34,13 @@ def run_transfer(methods, source=None, targets=None, seeds=(1, 2, 3), out=None, 
     """One row per (method, seed, target): trained on all classes of `source` (default: the profile's); stored
     in `out` (default: results/<profile>/transfer.json)."""
     profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
-    store = ResultsStore(out or profile.results_file("transfer"))
+    store = ResultsStore(profile.results_file("transfer") if out is None else out)
     source = source or profile.transfer_source
     check(bool(source), f"profile {profile.name!r} has no transfer source; pass --source DATASET")
-    [source] = resolve_dataset_names([source])
+    named = resolve_dataset_names([source])
+    check(len(named) == 1, f"the transfer source {source!r} names {len(named)} datasets ({', '.join(named)}); a "
+                           "transfer trains on one: give one dataset as its source (source=NAME)")
+    [source] = named
     names = resolve_dataset_names(targets or profile.transfer_targets)
     trials = grid(methods, [source], list(seeds), method_overrides=method_overrides, targets=tuple(names))
     return run_grid(trials, profile, store, split=split, **kw)
@@ -50,7 +53,7 @@ def run_shots(methods, shots=(1, 2, 4, 8, 16), datasets=None, seeds=(1,), out=No
     `out`, default results/<profile>/shots.json). Methods that learn nothing (zero-shot) run once per dataset
     (their rows have shots None)."""
     profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
-    store = ResultsStore(out or profile.results_file("shots"))
+    store = ResultsStore(profile.results_file("shots") if out is None else out)
     check(bool(shots), "give at least one shot count (--shots 1 2 4 8 16)")
     for m in methods:
         check_method(m)

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..data import resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser
-from ..files import locked, write_json_atomic
+from ..files import check_target, json_format, locked, write_json_atomic
 from ..methods import MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
@@ -174,7 +174,8 @@ def main(argv=None):
     kwargs = run_kwargs(args)
     profile = resolve_profile(kwargs.pop("profile"), kwargs.pop("backbone_name"), kwargs.pop("pretrained"),
                               kwargs.pop("device"), kwargs.pop("augment"), kwargs.pop("views"))
-    out = Path(args.out) if args.out else profile.results_file("tuning")
+    out = profile.results_file("tuning") if args.out is None else check_target(args.out, "tuning file",
+                                                                                 json_format("dpt-tuning"))
     args.runs = args.runs or str(profile.results_file("tuning_runs"))
     files = [Path(p).expanduser().resolve() for p in (out, args.runs, args.test_out) if p]
     if len(set(files)) < len(files):
@@ -199,7 +200,8 @@ def main(argv=None):
     with locked(out):  # re-read: another search may have added its methods meanwhile
         kept = earlier_choices(out, header)
         write_json_atomic(out, {**header, "methods": {**kept, **{m: {**c, "command": command}
-                                                                for m, c in tuning.items()}}})
+                                                                for m, c in tuning.items()}}},
+                          kind="tuning file", own=json_format("dpt-tuning"))
     print(f"choices and evidence written to {out}" + (f" (kept: {', '.join(m for m in kept if m not in tuning)})"
                                                       if set(kept) - set(tuning) else ""))
     if args.test_out:

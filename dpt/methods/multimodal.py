@@ -20,6 +20,7 @@ from torch import nn
 from ..config import check
 from ..prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
 from ..vision_encoder import VisionPromptEncoder
+from .config import MethodConfig
 from .coop import CoOp
 from .registry import register
 
@@ -122,9 +123,12 @@ class PromptSRC(IVLP):
 
     @classmethod
     def for_epochs(cls, cfg, recipe_epochs, epochs):
-        """The Gaussian aggregation at the same share of a shorter schedule (15 of 20 epochs -> 3 of 4)."""
+        """The Gaussian aggregation at the same share of another schedule (15 of 20 epochs -> 3 of 4), where it is
+        the default (a value the user chose is kept, and checked against the epochs)."""
         from dataclasses import replace
-        share = epochs / recipe_epochs
+        share, default = epochs / recipe_epochs, MethodConfig()
+        if (cfg.gpa_mean, cfg.gpa_std) != (default.gpa_mean, default.gpa_std):
+            return cfg
         return replace(cfg, gpa_mean=float(min(epochs, max(1, round(cfg.gpa_mean * share)))),
                        gpa_std=cfg.gpa_std * share)
 
