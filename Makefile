@@ -72,9 +72,10 @@ protocols: $(STAMP)
 	$(BIN)/python -m dpt transfer --source mini_colours --targets mini_colours miniature-domains miniature --methods zeroshot coop kgcoop dpt --seeds 1 2 3
 	$(BIN)/python -m dpt shots --shots 1 2 4 8 16 --methods zeroshot coop kgcoop dpt --datasets miniature --seeds 1
 
-# 4. miniature v2 against the fidelity criteria (issue 23)
+# 4. a miniature against the fidelity criteria (issue 35): the eight methods' ranking and the field's phenomena
+PROFILE ?= miniature
 criteria: $(STAMP)
-	$(BIN)/python benchmarks/miniature_criteria.py --profile miniature-v2
+	$(BIN)/python benchmarks/miniature_criteria.py --profile $(PROFILE)
 
 clean:
 	rm -rf $(VENV) .cache

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.bootstrap import Bootstrap  # noqa: E402
 from dpt.experiments.summary import format_differences  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 VIEWS = (1, 2, 4, 8, 16, 32)
 
@@ -72,13 +73,12 @@ def main(argv=None):
     mean_gain = sum(d.mean for d in gains.values()) / len(gains)
     verdict = "views" if mean_gain > 0 else "none"
     print(f"miniature default: augment {verdict} (mean HM difference {mean_gain:+.2f})")
-    Path(args.out).with_name("augment_choice.json").write_text(json.dumps({
+    write_record(Path(args.out).with_name("augment_choice.json"), {
         "command": "python benchmarks/augment_views.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "real_views": choice, "views_vs_online": evidence,
         "miniature_default": verdict, "views_minus_none": {m: {"hm": round(d.mean, 2), "ci": [round(d.lo, 2),
                                                                                               round(d.hi, 2)]}
-                                                           for m, d in gains.items()}}, indent=1) + "\n")
-
+                                                           for m, d in gains.items()}}, "benchmarks/augment_views.py")
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.trainer import cpu_has_bf16  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 
 def final_losses(profile_name: str, methods, seed: int = 1) -> list[dict]:
@@ -84,7 +85,7 @@ def main(argv=None):
     print(json.dumps({"accuracy": report, "final_losses": losses}, indent=1))
     verdict = {"passes": ok, "accuracy": report, "final_losses": losses, "rows": str(rows_file),
                "seconds": {k: round(v, 1) for k, v in seconds.items()}}
-    Path(args.out).write_text(json.dumps(verdict, indent=1) + "\n")
+    write_record(args.out, verdict, "benchmarks/bf16_check.py")
     print(f"bf16 {'passes' if ok else 'fails'} the accuracy check; fp32 {seconds['fp32']:.0f} s, bf16 "
           f"{seconds['bf16']:.0f} s; written to {args.out}")
 

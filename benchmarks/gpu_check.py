@@ -28,6 +28,7 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
 from dpt.trainer import TrainConfig, _autocast, build_critic_optimizer, build_optimizer, optimizer_step, train  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 METHODS = ("coop", "cocoop", "kgcoop", "dpt", "ivlp", "maple", "promptsrc")
 
@@ -142,7 +143,7 @@ def main(argv=None):
     print(f"resume in fp16: {'the same run' if out['resume']['same'] else 'NOT the same run'}", flush=True)
     out["minutes"] = (time.perf_counter() - t_start) / 60
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_record(args.out, out, "benchmarks/gpu_check.py")
     print(f"written to {args.out} in {out['minutes']:.1f} min")
 
 

@@ -40,6 +40,7 @@ from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.recipes import recipes  # noqa: E402
 from dpt.methods import METHODS, build_method  # noqa: E402
 from dpt.trainer import build_critic_optimizer, build_optimizer, optimizer_step  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 GPUS = {"T4 (16 GB)": 15.0, "A100 (40 GB)": 39.4}  # GiB a PyTorch process can allocate on each (nvidia-smi's total)
 
@@ -146,7 +147,7 @@ def main(argv=None):
            "command": "python benchmarks/memory_table.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_record(args.out, out, "benchmarks/memory_table.py")
     print(f"written to {args.out}")
 
 

@@ -18,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import miniature as M  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 SETTINGS = {"no clutter": {"max_distractors": 2, "p_distractor": 0.35, "distractor_size": "small"},
             "clutter (shipped)": M.CLUTTER}
@@ -53,8 +54,8 @@ def main(argv=None):
             rows.append(r)
             print(f"{setting:<18} {name:<12} base {r['base']:5.1f}  novel {r['novel']:5.1f}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"command": "python benchmarks/miniature_v2_clutter.py", "split": "val",
-                                          "clutter": M.CLUTTER, "rows": rows}, indent=1) + "\n")
+    write_record(args.out, {"command": "python benchmarks/miniature_v2_clutter.py", "split": "val",
+                            "clutter": M.CLUTTER, "rows": rows}, "benchmarks/miniature_v2_clutter.py")
     print(f"written to {args.out}")
 
 

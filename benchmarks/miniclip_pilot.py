@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.backbones import MINICLIPS  # noqa: E402
 from dpt.experiments.pretrain import probes  # noqa: E402
 from dpt.pretrain import pretrain  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 V2 = MINICLIPS["miniclip-v2"].cfg
 TEXT = V2["text_cfg"]
@@ -71,7 +72,7 @@ def main(argv=None):
             "seconds_per_step": round(seconds / args.steps, 3), "wall_minutes": round((time.time() - t0) / 60, 1),
             "loss_curve": [[s, round(l, 4)] for s, l in history[::25]], "probes": probe_log}
         print(name, probe_log[-1], flush=True)
-        out.write_text(json.dumps(record, indent=1))
+        write_record(out, record, "benchmarks/miniclip_pilot.py")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler
 from dpt.data.objects import KINDS  # noqa: E402
 from dpt.experiments.pretrain import attribute_zero_shot, object_probes  # noqa: E402
 from dpt.pretrain import to_tensor  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 STYLE_WORDS = {"photo": "photo of", "sketch": "sketch of", "pixel": "pixel art of"}
 
@@ -87,7 +88,7 @@ def main(argv=None):
     print(f"shape naming (photos): miniclip {record['miniclip']['shape']:.1f}% of {len(SHAPES)} shapes, "
           f"miniclip-v2 {v2['kind_photo']:.1f}% of {len(KINDS)} kinds")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    write_record(args.out, record, "benchmarks/miniclip_probe.py")
     print(f"written to {args.out}")
 
 

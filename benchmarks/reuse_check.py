@@ -48,7 +48,7 @@ main()
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(ROOT / "results", Path(tmp) / "results")
+        shutil.copytree(ROOT / "results", Path(tmp) / "results")  # into its own temporary folder
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DPT_CACHE": str(Path(tmp) / "cache")}
         for line in commands():
             out = subprocess.run([sys.executable, "-c", CHILD, *shlex.split(line), "--no-progress"], cwd=tmp,

@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.engines import LocalEngine, RayEngine  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 KEYS = ("label", "dataset", "seed", "base", "novel", "hm", "run_id")
 
@@ -49,7 +50,7 @@ def main(argv=None):
               "torch_threads": torch.get_num_threads(), "wall_sec": {k: round(v, 1) for k, v in timings.items()},
               "local_over_ray": round(timings["local"] / timings["ray"], 2), "same_rows": same}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    write_record(args.out, record, "benchmarks/sweep_speed.py")
     print(json.dumps(record, indent=1))
     if not same:
         sys.exit("the Ray engine's rows differ from the local engine's")

@@ -48,6 +48,7 @@ from dpt.evaluate import accuracy  # noqa: E402
 from dpt.methods import CoCoOp, MethodConfig, build_method  # noqa: E402
 from dpt.text_encoder import TextEncoder  # noqa: E402
 from dpt.trainer import TrainConfig, _autocast, build_optimizer, cpu_has_bf16, epoch_order, lr_at, train  # noqa: E402
+from dpt.files import write_record  # noqa: E402
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
 PROFILES = {
@@ -354,7 +355,7 @@ def main(argv=None):
                           f"{e['sec_per_step'] * 1000:7.1f} ms: {e['gflops']:6.1f} GFLOP/s, matmul {e['matmul_gflops']:6.1f}: "
                           f"efficiency {e['efficiency']:.2f}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_record(args.out, out, "benchmarks/train_speed.py")
     if not all(e["ok"] for e in out["equal"].values()):
         sys.exit("the two ways did not reach the same results: see 'equal' in " + args.out)
 

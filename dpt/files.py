@@ -172,6 +172,21 @@ def append_lines(path: Path, lines, *, kind: str, own) -> None:
         raise Unwritable(f"cannot write the {kind} {path} ({e.strerror or e}); choose a writable folder") from None
 
 
+def write_record(path: Path, doc: dict, writer: str) -> None:
+    """A script's JSON record (a benchmark's measurements), {"writer": writer, ...}: it replaces only a record of
+    the same writer, or one of the same shape from before records named their writer."""
+    doc = {"writer": writer, **doc}
+
+    def own(p: Path) -> bool:
+        try:
+            old = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(old, dict) and (old.get("writer") == writer or
+                                          ("writer" not in old and set(old) == set(doc) - {"writer"}))
+    write_json_atomic(path, doc, kind=f"record of {writer}", own=own)
+
+
 def save_figure(fig, path: Path, **savefig) -> None:
     """A matplotlib figure as a PNG (a figure of the same name is this writer's own)."""
     _replace_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", **savefig), "figure",

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import BadInput
+
 
 def _mlp(d_in: int, hidden: int, d_out: int, layers: int = 2) -> nn.Sequential:
     mods, d = [], d_in
@@ -177,9 +179,9 @@ CRITICS = {"separable": SeparableCritic, "dot": DotCritic, "concat": ConcatCriti
 def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "dot", hidden: int = 128,
                    **critic_kwargs) -> MIEstimator:
     if name not in OBJECTIVES:
-        raise ValueError(f"unknown MI estimator {name!r}; valid: {', '.join(OBJECTIVES)}")
+        raise BadInput(f"unknown MI estimator {name!r}; valid: {', '.join(OBJECTIVES)}")
     if critic not in CRITICS:
-        raise ValueError(f"unknown critic {critic!r}; valid: {', '.join(CRITICS)}")
+        raise BadInput(f"unknown critic {critic!r}; valid: {', '.join(CRITICS)}")
     return OBJECTIVES[name](CRITICS[critic](dim_x, dim_y, hidden=hidden, **critic_kwargs))
 
 

@@ -208,6 +208,15 @@ def as_training_set(method: PromptMethod, features, labels):
     if features.dim() not in (want, want + 1) or features.shape[-2 if want == 2 else -4] != len(labels):
         raise BadInput(f"{method.name} trains on {'images [N, 3, H, W]' if method.encodes_images else 'features [N, D]'}"
                        f" (or V views of them) with N labels; got {tuple(features.shape)} and {len(labels)} labels")
+    width = method.backbone.embed_dim
+    if not method.encodes_images and features.shape[-1] != width:
+        raise BadInput(f"{method.name} trains on {method.backbone.name}'s image features, {width} numbers each; got "
+                       f"{features.shape[-1]} (encode the images with this backbone: dpt.inputs.few_shot_features)")
+    if labels.dtype in (torch.bool, torch.float16, torch.float32, torch.float64) or len(labels) and (
+            int(labels.min()) < 0 or int(labels.max()) >= len(method.classnames)):
+        raise BadInput(f"labels must be whole numbers 0..{len(method.classnames) - 1} (the method's "
+                       f"{len(method.classnames)} classes); got {labels.dtype} in "
+                       f"[{labels.min().item() if len(labels) else ''}, {labels.max().item() if len(labels) else ''}]")
     if features.dim() == want:  # one view
         features = features.unsqueeze(0)
     return CachedViews(features, labels)
