@@ -189,8 +189,17 @@ def write_record(path: Path, doc: dict, writer: str) -> None:
 
 def save_figure(fig, path: Path, **savefig) -> None:
     """A matplotlib figure as a PNG (a figure of the same name is this writer's own)."""
-    _replace_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", **savefig), "figure",
-                        lambda p: p.suffix == ".png")
+    _replace_atomically(Path(path), lambda tmp: fig.savefig(tmp, format="png", **savefig), "figure", _by_matplotlib)
+
+
+def _by_matplotlib(path: Path) -> bool:
+    """A PNG that matplotlib wrote (its 'Software' text chunk): a figure, not somebody's picture."""
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            return im.format == "PNG" and str(im.info.get("Software", "")).startswith("Matplotlib")
+    except Exception:
+        return False
 
 
 def write_notebook(nb, path: Path) -> None:

@@ -120,7 +120,7 @@ class SavedPrompt:
         preprocess = self.method.backbone.preprocess
         for src in tqdm(sources, desc="classifying", disable=not progress or len(sources) < 2, unit="img"):
             name = getattr(src, "filename", None) or str(src)
-            if isinstance(src, Path) and src.suffix.lower() not in IMAGE_SUFFIXES:
+            if isinstance(src, _Listed) and src.suffix.lower() not in IMAGE_SUFFIXES:  # found in a folder
                 on_skip(name, f"not an image file (looked for {', '.join(IMAGE_SUFFIXES)})")
                 skipped += 1
                 continue
@@ -166,6 +166,10 @@ class SavedPrompt:
         return path
 
 
+class _Listed(type(Path())):
+    """A file found by listing a folder (skipped unnamed-as-image by its suffix; a file given by name is opened)."""
+
+
 def _expand(images) -> Iterable:
     from PIL import Image
     items = images if isinstance(images, (list, tuple)) else [images]
@@ -175,7 +179,7 @@ def _expand(images) -> Iterable:
             continue
         p = Path(it).expanduser()
         if p.is_dir():  # every file, so that what is not an image is named, not passed over (hidden files aside)
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            yield from sorted(_Listed(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
         elif p.exists():
             yield p
         else:

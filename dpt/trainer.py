@@ -212,7 +212,7 @@ def as_training_set(method: PromptMethod, features, labels):
     if not method.encodes_images and features.shape[-1] != width:
         raise BadInput(f"{method.name} trains on {method.backbone.name}'s image features, {width} numbers each; got "
                        f"{features.shape[-1]} (encode the images with this backbone: dpt.inputs.few_shot_features)")
-    if labels.dtype in (torch.bool, torch.float16, torch.float32, torch.float64) or len(labels) and (
+    if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool or len(labels) and (
             int(labels.min()) < 0 or int(labels.max()) >= len(method.classnames)):
         raise BadInput(f"labels must be whole numbers 0..{len(method.classnames) - 1} (the method's "
                        f"{len(method.classnames)} classes); got {labels.dtype} in "

@@ -132,21 +132,31 @@ def test_the_first_line_of_a_long_cause_is_cut_at_a_word():
 
 
 def test_the_commands_read_the_notebooks_variables(tmp_path, monkeypatch, capsys):
+    """DPT_DEVICE everywhere; DPT_EPOCHS and DPT_SHOTS on the real profile only (the miniature's commands keep its
+    schedules, as its notebooks do, so a rehearsal's variables never add rows to its committed results); the
+    command line wins; a bad value is one line. (The real profile's rows: tests/test_readme_blocks.py.)"""
+    import argparse
+    from dpt.experiments.options import environment_defaults
     monkeypatch.setenv("DPT_EPOCHS", "2")
     monkeypatch.setenv("DPT_SHOTS", "3")
     monkeypatch.setenv("DPT_DEVICE", "cpu")
+    real = argparse.Namespace(profile="real", device=None, epochs=None, shots=None)
+    environment_defaults(real)
+    assert (real.device, real.epochs, real.shots) == ("cpu", 2, 3)
+    assert "note: --device cpu (from DPT_DEVICE), --epochs 2 (from DPT_EPOCHS), --shots 3 (from DPT_SHOTS)" in \
+        capsys.readouterr().out
+    given = argparse.Namespace(profile="real", device="cpu", epochs=5, shots=None)
+    environment_defaults(given)
+    assert (given.epochs, given.shots) == (5, 3) and "DPT_EPOCHS" not in capsys.readouterr().out
     out = tmp_path / "r.json"
     code, io = cli(monkeypatch, capsys, "base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1",
                    "--split", "val", "--out", out, "--no-progress")
-    assert code == 0, io.err
-    assert "note: --device cpu (from DPT_DEVICE), --epochs 2 (from DPT_EPOCHS), --shots 3 (from DPT_SHOTS)" in io.out
+    assert code == 0 and "DPT_EPOCHS" not in io.out and "--device cpu (from DPT_DEVICE)" in io.out, io.err
     [row] = json.loads(out.read_text())["rows"]
-    assert row["identity"]["train"]["epochs"] == 2 and row["identity"]["shots"] == 3
-    code, io = cli(monkeypatch, capsys, "base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1",
-                   "--split", "val", "--out", out, "--no-progress", "--epochs", "3", "--shots", "4")
-    assert code == 0 and "DPT_EPOCHS" not in io.out and "DPT_SHOTS" not in io.out  # the command line wins
+    assert row["identity"]["train"]["epochs"] == 30 and row["identity"]["shots"] == 16  # the miniature's own
     monkeypatch.setenv("DPT_EPOCHS", "two")
-    code, io = cli(monkeypatch, capsys, "base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1")
+    code, io = cli(monkeypatch, capsys, "base2novel", "--profile", "real", "--methods", "coop", "--datasets", "DTD",
+                   "--seeds", "1")
     assert code == 2 and "DPT_EPOCHS='two'" in io.err
 
 
@@ -165,3 +175,66 @@ def test_compare_keeps_the_order_it_was_given(tmp_path, monkeypatch, capsys):
     rows = [l.split()[:2] for l in io.out.splitlines()[1:] if l.strip() and not l.startswith("mean")]
     assert code == 0 and rows == [["coop", "mini_paints"], ["zeroshot", "mini_paints"], ["coop", "mini_toys"],
                                   ["zeroshot", "mini_toys"], ["coop", "average"], ["zeroshot", "average"]], io.out
+
+
+def test_a_coop_folder_without_its_split_file_is_not_blamed_on_torchvision(tmp_path):
+    """DTD's CoOp folder and torchvision's share the name dtd/: only torchvision's own layout (dtd/dtd) sends the
+    error to torchvision; a CoOp folder without its split file is told what it lacks."""
+    from dpt.data import load_benchmark
+    from dpt.errors import MissingData
+    (tmp_path / "dtd" / "images").mkdir(parents=True)
+    with pytest.raises(MissingData, match="split_zhou_DescribableTextures.json") as e:
+        load_benchmark("DTD", tmp_path)
+    assert "torchvision could not read" not in str(e.value)
+    (tmp_path / "dtd" / "dtd").mkdir()
+    with pytest.raises(MissingData, match="torchvision could not read"):
+        load_benchmark("DTD", tmp_path)
+
+
+def test_dpt_data_calls_an_unreadable_folder_broken(tmp_path, monkeypatch, capsys):
+    (tmp_path / "dtd" / "dtd").mkdir(parents=True)
+    code, io = cli(monkeypatch, capsys, "data", "--data-root", tmp_path, "--datasets", "DTD")
+    assert code == 1 and "DTD             BROKEN   DTD: torchvision could not read" in io.out
+
+
+def test_missing_datasets_without_a_root_are_all_named():
+    from dpt.data import load_datasets
+    from dpt.errors import MissingData
+    with pytest.raises(MissingData, match="DTD, EuroSAT need a data root"):
+        load_datasets(["DTD", "EuroSAT"], root=None)
+
+
+def test_a_download_request_names_what_torchvision_cannot_fetch_before_any_download(tmp_path, monkeypatch):
+    from dpt.data import load_datasets
+    from dpt.errors import MissingData
+    offline(monkeypatch)
+    with pytest.raises(MissingData, match="EuroSAT not found.*torchvision cannot fetch it") as e:
+        load_datasets(["DTD", "EuroSAT"], root=tmp_path, download=True)
+    assert "could not download" not in str(e.value) and not (tmp_path / "dtd").exists()
+
+
+def test_a_failed_grid_leaves_no_empty_folder(tmp_path, monkeypatch, capsys):
+    code, io = cli(monkeypatch, capsys, "base2novel", "--profile", "real", "--device", "cpu", "--data-root", tmp_path,
+                   "--datasets", "DTD", "--methods", "coop", "--seeds", "1", "--runs-dir", tmp_path / "runs",
+                   "--save-prompts", tmp_path / "prompts")
+    assert code == 2 and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_real_course_refuses_miniature_datasets(monkeypatch, capsys):
+    from dpt.errors import BadInput
+    from dpt.experiments.course import setup
+    monkeypatch.setenv("DPT_PROFILE", "real")
+    monkeypatch.setenv("DPT_DATASETS", "mini_toys")
+    with pytest.raises(BadInput, match="DPT_DATASETS names mini_toys"):
+        setup()
+
+
+def test_predict_opens_a_file_given_by_name_whatever_its_suffix(tmp_path, monkeypatch, capsys, miniclip):
+    from dpt.data import load_miniature, subsample_classes
+    from dpt.methods import build_method
+    from dpt.saved import save_prompts
+    ds = subsample_classes(load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 1}), "base")
+    prompt = save_prompts(build_method("coop", miniclip, ds.classnames, ds.template), tmp_path / "p.pt")
+    ds.load_image(ds.test[0]).save(tmp_path / "picture.data", format="PNG")
+    code, io = cli(monkeypatch, capsys, "predict", "--prompts", prompt, tmp_path / "picture.data", "--json")
+    assert code == 0 and json.loads(io.out.splitlines()[0])["image"].endswith("picture.data"), io.err

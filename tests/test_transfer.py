@@ -72,7 +72,7 @@ def test_shots_curve_rows(tmp_path):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["transfer", "--source", "ImageNetA", "--targets", "ImageNetR"], "needs a data root"),
+    (["transfer", "--source", "ImageNetA", "--targets", "ImageNetR"], "need a data root"),
     (["transfer", "--source", "mini_colours", "--targets", "mini_nope"], "unknown dataset 'mini_nope'"),
     (["transfer", "--datasets", "mini_toys"], "unrecognized arguments: --datasets"),
     (["shots", "--shots", "0", "--datasets", "mini_toys"], "shots must be"),

@@ -18,7 +18,8 @@ from dpt.experiments.command_line import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITES = re.compile(r"\.write_(text|bytes)\(|torch\.save\(|\.savefig\(|nbformat\.write\(|json\.dump\(|"
-                    r"\bopen\([^)]*['\"][wax]b?\+?['\"]|os\.(replace|rename)\(|shutil\.(copy|move)|np\.save|\.to_csv\(")
+                    r"\bopen\(.*['\"][wax]b?\+?['\"]|os\.(replace|rename)\(|shutil\.(copy|move)|np\.save|"
+                    r"\.to_csv\(|pickle\.dump|\.save\((?!.*\bkind=)|mkstemp\(|NamedTemporaryFile\(")
 
 
 OWN_TEMP = "# into its own temporary folder"  # a write there replaces nothing of anyone's (said on the line)
@@ -57,7 +58,8 @@ def test_a_record_replaces_only_its_own_writers(tmp_path):
 
 
 @pytest.mark.parametrize("bypass", ['Path(out).write_text("x")', 'torch.save(state, out)', 'fig.savefig(out)',
-                                    'open(out, "w").write("x")', 'os.replace(tmp, out)'])
+                                    'open(out, "w").write("x")', 'os.replace(tmp, out)', 'open(Path(out), "wb")',
+                                    'pickle.dump(state, fig)', 'fig.save(out)'])
 def test_a_planted_bypass_is_found(tmp_path, bypass):
     copy = tmp_path / "dpt"
     shutil.copytree(ROOT / "dpt", copy, ignore=shutil.ignore_patterns("assets", "__pycache__"))
@@ -227,3 +229,24 @@ def test_a_killed_save_leaves_no_temporary_file_for_long(tmp_path, monkeypatch, 
                    "1", "--split", "val", "--out", tmp_path / "r.json", "--save-prompts", folder, "--no-progress")
     assert code == 0, io.err
     assert not stale.exists() and live.exists()
+
+
+def test_pretrain_may_replace_a_checkpoint_whose_record_predates_arch(tmp_path):
+    """The shipped v1 record has steps and a loss curve but no 'arch': it is a pretraining record all the same."""
+    from dpt.experiments.pretrain import _is_record
+    record = tmp_path / "m.json"
+    record.write_text(json.dumps({"steps": 10, "loss_curve": [[0, 1.0]]}))
+    assert _is_record(record) and files.check_target(tmp_path / "m.json", "pretraining record", own=_is_record)
+    shipped = ROOT / "dpt" / "assets" / "miniclip.json"
+    assert _is_record(shipped)
+
+
+def test_a_figure_replaces_only_what_matplotlib_wrote(tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+    photo = tmp_path / "world.png"
+    Image.new("RGB", (4, 4)).save(photo)  # somebody's picture, by the figure's name
+    with pytest.raises(BadInput, match="exists and is not a figure"):
+        files.save_figure(Figure(), photo)
+    files.save_figure(Figure(), tmp_path / "mine.png")
+    files.save_figure(Figure(), tmp_path / "mine.png")  # its own: replaced

@@ -43,6 +43,16 @@ def load_dataset(name: str, root=None, download: bool = False) -> Classification
     raise BadInput(f"unknown dataset {name!r}; valid: {', '.join(ALL_DATASETS)}")
 
 
+def _refusal(name: str, root):
+    """The error of a dataset torchvision cannot fetch, as a download request gets it (no download happens)."""
+    from ..errors import MissingData
+    try:
+        load_dataset(name, root, download=True)
+    except MissingData as e:
+        return e
+    raise AssertionError(f"{name} loaded on the second try")  # it was missing a moment ago
+
+
 def load_datasets(names, root=None, download: bool = False) -> dict[str, ClassificationDataset]:
     """Several datasets by name; every one that is missing is named in one error before any download starts."""
     from ..errors import MissingData
@@ -53,13 +63,17 @@ def load_datasets(names, root=None, download: bool = False) -> dict[str, Classif
             found[name] = load_dataset(name, root, download=False)
         except MissingData as e:
             missing[name] = e
-    if download and missing:
+    if download and missing and root is not None:
         cannot = {n: e for n, e in missing.items() if not getattr(SPECS.get(n), "downloadable", False)}
         if not cannot:  # every missing one can be downloaded: now, and only now
             found.update({n: load_dataset(n, root, download=True) for n in missing})
-        missing = cannot
-    if len(missing) == 1 or (missing and root is None):
+        missing = {n: _refusal(n, root) for n in cannot}  # (their message says torchvision cannot fetch them)
+    if len(missing) == 1:
         raise next(iter(missing.values()))
+    if missing and root is None:
+        raise MissingData(f"{', '.join(missing)} need a data root: pass root=DIR (or set DPT_DATA) pointing at the "
+                          "folder that holds the CoOp-style dataset folders, or run on the offline miniature (the "
+                          "'miniature' profile).")
     if missing:
         raise MissingData(f"{len(missing)} datasets are not under data root {root}: {', '.join(missing)}; "
                           f"load_dataset(name, root) of one says where to get it, and `python -m dpt data` lists them all")

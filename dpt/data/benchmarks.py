@@ -17,7 +17,7 @@ from typing import Callable
 
 from PIL import Image
 
-from ..errors import BadInput, MissingData
+from ..errors import BadInput, MissingData, cause
 from .dataset import ClassificationDataset, Item
 
 
@@ -49,7 +49,7 @@ class BenchmarkSpec:
     image_dir: str  # image folder inside coop_dir
     split_file: str | None  # CoOp split file inside coop_dir
     torchvision: Callable | None = None  # (root, split, download) -> torchvision dataset
-    tv_dir: str = ""  # the folder torchvision's class reads (and downloads into) under the data root
+    tv_dir: str = ""  # torchvision's folder under the data root (its first part) and a path only its layout has
     downloadable: bool = False  # torchvision can still download it (download=True)
 
 
@@ -68,13 +68,13 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in [
     BenchmarkSpec("ImageNet", "imagenet", "images", None),
     BenchmarkSpec("Caltech101", "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"),
     BenchmarkSpec("OxfordPets", "oxford_pets", "images", "split_zhou_OxfordPets.json",
-                  _tv("OxfordIIITPet", "split"), "oxford-iiit-pet", True),
+                  _tv("OxfordIIITPet", "split"), "oxford-iiit-pet/annotations", True),
     # torchvision reads a StanfordCars folder it finds, but can no longer download one (the original URL is gone)
     BenchmarkSpec("StanfordCars", "stanford_cars", "", "split_zhou_StanfordCars.json", _tv("StanfordCars", "split"),
-                  "stanford_cars", False),
+                  "stanford_cars/devkit", False),
     BenchmarkSpec("Flowers102", "oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json", _tv("Flowers102", "split"),
-                  "flowers-102", True),
-    BenchmarkSpec("Food101", "food-101", "images", "split_zhou_Food101.json", _tv("Food101", "split"), "food-101",
+                  "flowers-102/jpg", True),
+    BenchmarkSpec("Food101", "food-101", "images", "split_zhou_Food101.json", _tv("Food101", "split"), "food-101/meta",
                   True),
     BenchmarkSpec("FGVCAircraft", "fgvc_aircraft", "images", None),
     BenchmarkSpec("SUN397", "sun397", "SUN397", "split_zhou_SUN397.json"),
@@ -329,15 +329,17 @@ def load_benchmark(name: str, root: str | Path | None, download: bool = False) -
             return _from_split_json(spec, folder)
     if spec.torchvision is not None:
         tv_folder = root / spec.tv_dir.split("/")[0]
-        looked.append(Path(f"{tv_folder} (torchvision's layout)"))
+        looked.append(Path(f"{root / spec.tv_dir} (torchvision's layout)"))
         if download and spec.downloadable:
             return _download(spec, root)
-        if tv_folder.is_dir():  # only then is torchvision's error (a missing file, scipy) the cause
+        if (root / spec.tv_dir).exists():  # torchvision's own layout: only then is its error (a file, scipy) the cause
             try:
                 return _from_torchvision(spec, root, False)
+            except ImportError as e:
+                raise MissingData(f"{spec.name}: torchvision reads {tv_folder} with {e.name or 'a package'}, which is "
+                                  f"not installed: pip install {e.name or 'scipy'}") from None
             except (RuntimeError, FileNotFoundError) as e:  # torchvision: "Dataset not found or corrupted"
-                raise MissingData(f"{spec.name}: torchvision could not read {tv_folder} "
-                                  f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                raise MissingData(f"{spec.name}: torchvision could not read {tv_folder} ({cause(e)})") from None
     raise _missing(spec, root, looked, download)
 
 
@@ -347,6 +349,10 @@ def _download(spec: BenchmarkSpec, root: Path) -> ClassificationDataset:
     before = _new_folder_scan(root, folder)
     try:
         return _from_torchvision(spec, root, True)
+    except ImportError as e:  # downloaded, but torchvision reads it with a package that is not here (scipy)
+        raise MissingData(f"{spec.name} was downloaded into {folder}, but torchvision reads it with "
+                          f"{e.name or 'a package'}, which is not installed: pip install {e.name or 'scipy'}, then run "
+                          "again") from None
     except (OSError, RuntimeError) as e:  # URLError is an OSError
         for d in sorted(_new_folder_scan(root, folder) - before, key=lambda p: -len(p.parts)):  # the new ones, if empty
             if d.is_dir() and not any(d.iterdir()):

@@ -19,7 +19,8 @@ class Parser(argparse.ArgumentParser):
 FLAGS = (("pretrained=PATH", "--pretrained PATH"), ("save_prompts(method, path)", "--save-prompts DIR"),
          ("export_head(path)", "--export-head FILE"), ("warmup_epochs=0", "--train-set warmup_epochs=0"),
          ("epochs=", "--epochs N"), ("out_dir", "--runs-dir DIR"), ("runs_dir", "--runs-dir DIR"),
-         ("save_prompts=DIR", "--save-prompts DIR"), ("source=NAME", "--source NAME"), ("resume=False", "drop --resume"),
+         ("save_prompts=DIR", "--save-prompts DIR"), ("source=NAME", "--source NAME"),
+         ("class_specific=False", "--set class_specific=false"), ("resume=False", "drop --resume"),
          ("download=True", "--download"), ("root=DIR", "--data-root DIR"), ("cache_dir", "--cache-dir DIR"),
          ("backbone 'miniclip'", "--backbone miniclip"), ("'miniature' profile", "--profile miniature"),
          ("device='cpu'", "--device cpu"), ("force=True", "--force"))

@@ -53,8 +53,8 @@ class Course:
     def dataset(self, name: str | None = None):
         """One of this course's datasets (loaded once); another profile's dataset is refused, so a notebook
         cannot score one CLIP on the other's data by accident."""
-        from ..data import load_dataset
-        name = name or self.datasets[0]
+        from ..data import load_dataset, resolve_dataset_names
+        name = self.datasets[0] if name is None else resolve_dataset_names([name])[0]
         p = self.profile
         if name not in self._datasets:
             from ..data import BENCHMARKS, IMAGENET_VARIANTS
@@ -152,6 +152,11 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     epochs, shots = epochs or _env_int("DPT_EPOCHS"), shots or _env_int("DPT_SHOTS")
     if chosen.name == "real":
         names = resolve_dataset_names(datasets or _env_list("DPT_DATASETS") or chosen.course_datasets)
+        from ..data import BENCHMARKS, IMAGENET_VARIANTS
+        other = [n for n in names if n not in BENCHMARKS and n not in IMAGENET_VARIANTS]
+        if other:
+            raise BadInput(f"DPT_DATASETS names {', '.join(other)}: the real profile's course runs on benchmark "
+                           f"datasets ({', '.join(BENCHMARKS)}); unset DPT_PROFILE for the miniature")
         chosen = chosen.with_(device=device, course_datasets=tuple(names), shots=shots,
                               budget={"epochs": epochs} if epochs else None,  # the course's transfer: among them
                               transfer_source=names[0], transfer_targets=tuple(names))

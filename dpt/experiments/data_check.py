@@ -27,7 +27,9 @@ def check_dataset(name: str, root: Path, files: bool = True) -> tuple[bool, str]
     spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     try:
         ds = load_benchmark(name, root)
-    except MissingData:
+    except MissingData as e:
+        if "torchvision" in str(e) and "not found under" not in str(e):  # a folder there that cannot be read
+            return False, f"{name:<15} BROKEN   {e}"
         where = f"{spec.coop_dir}/{spec.split_file or ''}"
         tv = f" or torchvision's {spec.tv_dir.split('/')[0]}/ (--download)" if spec.downloadable else ""
         return False, f"{name:<15} missing  (expects {where}{tv})"

@@ -202,16 +202,19 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     shots = profile.shots if shots is None else shots
     runs = plan_runs(trials, profile, shots, split, train_overrides or {})
     for folder, what in ((runs_dir, "runs folder (runs_dir)"), (save_prompts, "prompt folder (save_prompts=DIR)")):
-        if folder is not None:
-            writable_folder(folder, what)
-    if save_prompts is not None:  # what a run killed while saving its prompt left behind
-        remove_stale_temps_in(Path(save_prompts).expanduser())
+        if folder is not None and not str(folder).strip():
+            raise BadInput(f"an empty path was given for the {what}; give a folder")
     if cache_dir is not None and not str(cache_dir).strip():
         raise BadInput("an empty path was given for the feature cache (cache_dir); give a folder")
     names = dict.fromkeys(n for t in trials for n in (t.dataset, *t.targets))
     datasets = load_datasets(names, root=data_root or os.environ.get("DPT_DATA"), download=download)
     check_datasets(trials, datasets, split)
     check_shots(trials, runs, datasets)
+    for folder, what in ((runs_dir, "runs folder (runs_dir)"), (save_prompts, "prompt folder (save_prompts=DIR)")):
+        if folder is not None:  # created only once the grid is known to be runnable
+            writable_folder(folder, what)
+    if save_prompts is not None:  # what a run killed while saving its prompt left behind
+        remove_stale_temps_in(Path(save_prompts).expanduser())
     check(not profile.device.startswith("cuda") or torch.cuda.is_available(),
           f"device {profile.device!r} asked for, but this machine has no CUDA GPU; pass --device cpu")
     backbone = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)

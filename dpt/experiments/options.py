@@ -133,15 +133,19 @@ ENVIRONMENT_DEFAULTS = (("device", "DPT_DEVICE"), ("epochs", "DPT_EPOCHS"), ("sh
 
 
 def environment_defaults(args) -> None:
-    """Fill --device, --epochs and --shots (one value) from DPT_DEVICE, DPT_EPOCHS and DPT_SHOTS where the command
-    line leaves them out, and say so in one line (a run's identity records what it used)."""
+    """Fill --device, and on the real profile --epochs and --shots (one value), from DPT_DEVICE, DPT_EPOCHS and
+    DPT_SHOTS where the command line leaves them out, and say so in one line (a run's identity records what it
+    used). The miniature's commands never take a budget from the environment, as its notebooks do not: its
+    committed results are reproduced at its own schedules."""
+    from .profiles import get_profile
+    real = get_profile(getattr(args, "profile", None)).name == "real"
     used = []
     for option, variable in ENVIRONMENT_DEFAULTS:
         value = os.environ.get(variable, "").strip()
         if not value or not hasattr(args, option) or getattr(args, option) is not None:
             continue
-        if option != "device" and getattr(args, "plan_fixes_training", False):  # a search plan fixes them
-            continue
+        if option != "device" and (getattr(args, "plan_fixes_training", False) or not real):
+            continue  # a search plan fixes them; the miniature keeps its schedules
         if option != "device":
             if not value.isdigit() or int(value) < 1:
                 raise BadInput(f"{variable}={value!r}: give a whole number of at least 1 (or unset it)")

@@ -117,7 +117,7 @@ def _is_record(path: Path) -> bool:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(doc, dict) and {"arch", "steps", "loss_curve"} <= set(doc)
+    return isinstance(doc, dict) and {"steps", "loss_curve"} <= set(doc)  # (v1's record predates "arch")
 
 
 def check_out(out: Path, force: bool) -> None:
@@ -194,8 +194,8 @@ def main(argv=None):
     record_path, partial = out.with_suffix(".json"), out.with_suffix(".partial.pt")
     writable_folder(out.parent, "folder of --out")
     if not args.report_only:  # a checkpoint of another pretraining (its record beside it) may be replaced
-        check_target(out, "miniclip checkpoint", own=lambda p: _is_record(p.with_suffix(".json")))
-        check_target(record_path, "pretraining record", own=_is_record)
+        check_target(out, "miniclip checkpoint", own=lambda p: _is_record(p.with_suffix(".json")), force=args.force)
+        check_target(record_path, "pretraining record", own=_is_record, force=args.force)
     torch.set_num_threads(args.threads)
     if args.report_only:
         from ..backbones import load_miniclip
@@ -205,7 +205,7 @@ def main(argv=None):
         record = json.loads(record_path.read_text())
         model = load_miniclip(out, version=args.arch)
         _add_evaluations(record, model, args.arch)
-        write_json_atomic(record_path, record, kind="pretraining record", own=_is_record)
+        write_json_atomic(record_path, record, kind="pretraining record", own=_is_record, force=args.force)
         print(json.dumps({k: v for k, v in record.items() if k not in ("loss_curve", "probes")}, indent=1))
         return
     settings = {k: v for k, v in vars(args).items() if k not in ("resume", "threads", "workers", "report_only", "force")}
@@ -218,7 +218,7 @@ def main(argv=None):
                                          partial=partial, save_every=args.save_every, resume=args.resume,
                                          settings=settings)
     atomic_save({k: v.half() for k, v in model.state_dict().items()}, out, kind="miniclip checkpoint",
-                own=lambda p: _is_record(p.with_suffix(".json")))
+                own=lambda p: _is_record(p.with_suffix(".json")), force=args.force)
     record = {
         "args": vars(args), "arch": args.arch, "seed": args.seed, "steps": args.steps, "config": MINICLIPS[args.arch].cfg,
         "conv_stem": MINICLIPS[args.arch].conv_stem, "world": MINICLIPS[args.arch].world,
@@ -227,7 +227,7 @@ def main(argv=None):
         "probes": probe_log, "minutes": round(seconds / 60, 1), "torch": torch.__version__, "open_clip": open_clip.__version__,
     }
     _add_evaluations(record, model, args.arch)
-    write_json_atomic(record_path, record, kind="pretraining record", own=_is_record)
+    write_json_atomic(record_path, record, kind="pretraining record", own=_is_record, force=args.force)
     partial.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in record.items() if k not in ("loss_curve", "probes")}, indent=1))
 
