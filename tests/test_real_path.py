@@ -177,9 +177,10 @@ def test_the_data_command_names_every_missing_dataset(tmp_path):
     out = dpt_cli("data", "--data-root", data, "--datasets", "dtd", "EuroSAT", "ucf101", cwd=tmp_path, check=False)
     assert out.returncode == 1
     assert "DTD             found        4 classes" in out.stdout
-    assert "EuroSAT, UCF101" in out.stdout and str(data / "eurosat" / "split_zhou_EuroSAT.json") in out.stdout
+    assert "1 of 3 found" in out.stdout and "expects eurosat/split_zhou_EuroSAT.json" in out.stdout
+    assert "expects ucf101/split_zhou_UCF101.json" in out.stdout
     ok = dpt_cli("data", "--data-root", data, "--datasets", "DTD", cwd=tmp_path)
-    assert "all 1 datasets found" in ok.stdout
+    assert "all 1 found" in ok.stdout
     (data / "dtd" / "images" / "banded" / "test_0.jpg").unlink()
     broken = dpt_cli("data", "--data-root", data, "--datasets", "DTD", cwd=tmp_path, check=False)
     assert broken.returncode == 1 and "1 listed image(s) missing" in broken.stdout
