@@ -67,10 +67,14 @@ def _quiet_logging():
         root.removeFilter(quiet)
 
 
+def looks_like_checkpoint(weights: str | None) -> bool:
+    """Whether a weights name is a checkpoint file's path (else an open_clip tag such as 'openai')."""
+    return bool(weights) and (os.path.sep in weights or weights.startswith("~") or
+                              weights.endswith((".pt", ".bin", ".safetensors", ".pth")))
+
+
 def load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Callable, Callable]:
-    looks_like_file = bool(pretrained) and (os.path.sep in pretrained or pretrained.startswith("~") or
-                                            pretrained.endswith((".pt", ".bin", ".safetensors", ".pth")))
-    if looks_like_file:
+    if looks_like_checkpoint(pretrained):
         path = Path(pretrained).expanduser()
         if not path.is_file():
             raise BackboneUnavailable(f"checkpoint file {path} does not exist; pass the path of an open_clip "

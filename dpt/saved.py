@@ -195,10 +195,11 @@ def recorded_weights(doc: dict) -> str | None:
     names ('openai'), or the default weights. The fingerprint check after loading confirms the choice."""
     import os
     from .backbones import MINICLIPS
+    from .pretrained import looks_like_checkpoint
     source = doc.get("weights_source")
     if source == "random-init":
         return None
-    is_file = bool(source) and (os.sep in source or source.endswith((".pt", ".bin", ".safetensors", ".pth")))
+    is_file = looks_like_checkpoint(source)
     if is_file and Path(source).expanduser().is_file():
         return source
     if doc["backbone"] not in MINICLIPS and os.environ.get("DPT_PRETRAINED"):

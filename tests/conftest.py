@@ -28,6 +28,22 @@ def vit_b16_random():
     return load_backbone("ViT-B-16", pretrained=None)
 
 
+def dpt_command(monkeypatch, capsys, *argv):
+    """Run `python -m dpt ARGV` in-process as the console does (one-line errors naming the command's own options);
+    returns (exit status, captured stdout/stderr)."""
+    import sys
+
+    from dpt.experiments.cli import dispatch, options_of_this_command
+    from dpt.experiments.command_line import run_cli
+    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
+    try:
+        run_cli(dispatch, options=options_of_this_command)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr()
+
+
 def make_dtd(root, classes=("banded", "braided", "bubbly", "bumpy"), per_split=None):
     """A tiny CoOp-style DTD tree (real JPEG files + split_zhou JSON) under `root`; returns root.
     per_split: {split: images per class}, default train 3 / val 1 / test 2."""

@@ -1,29 +1,19 @@
 """The bad-input tail: what was accepted that cannot be honoured, and tracebacks where one line was due (the
 library's entry points and the commands, each stopped before any work with what is wrong and what to do)."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import make_dtd
+from conftest import dpt_command, make_dtd
 from dpt.errors import BadInput, DptError
-from dpt.experiments.cli import dispatch, options_of_this_command
-from dpt.experiments.command_line import run_cli
 
 GRID = ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1", "--split", "val",
         "--epochs", "2", "--no-progress"]
 
 
-def cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
-    try:
-        run_cli(dispatch, options=options_of_this_command)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr()
+cli = dpt_command
 
 
 def one_line(code, io, match):

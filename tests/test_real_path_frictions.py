@@ -3,25 +3,16 @@ torchvision cannot fetch, every missing dataset at once, `dpt data` as a report,
 the commands' environment defaults, errors that name only options the command has, and compare's order."""
 import json
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import make_benchmark
-from dpt.experiments.cli import dispatch, options_of_this_command
-from dpt.experiments.command_line import for_the_command_line, run_cli
+from conftest import dpt_command, make_benchmark
+from dpt.experiments.command_line import for_the_command_line
 
 
-def cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
-    try:
-        run_cli(dispatch, options=options_of_this_command)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr()
+cli = dpt_command
 
 
 def offline(monkeypatch):

@@ -2,17 +2,15 @@
 every method; other weights are refused; an exported head gives the same predictions in plain open_clip; predict
 names an unreadable image and goes on."""
 import json
-import sys
 
 import pytest
 import torch
 
 from dpt.experiments.base2novel import run_benchmark
-from dpt.experiments.cli import dispatch, options_of_this_command
 from dpt.errors import BadInput
-from dpt.experiments.command_line import run_cli
 from dpt.methods import METHODS
 from dpt.saved import head_logits, load_head, load_prompts
+from conftest import dpt_command
 
 LEARNERS = [m for m in METHODS if METHODS[m].learns]
 QUICK = dict(datasets=["mini_toys"], seeds=[1], split="val", shots=2, progress=False, train_overrides={"epochs": 2})
@@ -31,14 +29,7 @@ def trained(tmp_path_factory):
     return tmp, rows
 
 
-def cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
-    try:
-        run_cli(dispatch, options=options_of_this_command)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr()
+cli = dpt_command
 
 
 @pytest.mark.slow

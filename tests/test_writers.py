@@ -13,8 +13,7 @@ import torch
 
 from dpt import files
 from dpt.errors import BadInput
-from dpt.experiments.cli import dispatch, options_of_this_command
-from dpt.experiments.command_line import run_cli
+from conftest import dpt_command
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITES = re.compile(r"\.write_(text|bytes)\(|torch\.save\(|\.savefig\(|nbformat\.write\(|json\.dump\(|"
@@ -104,14 +103,7 @@ def test_a_writer_replaces_its_own_kind(tmp_path):
     assert json.loads(path.read_text())["n"] == 2
 
 
-def cli(monkeypatch, capsys, *argv):
-    monkeypatch.setattr(sys, "argv", ["dpt", *map(str, argv)])
-    try:
-        run_cli(dispatch, options=options_of_this_command)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr()
+cli = dpt_command
 
 
 @pytest.fixture(scope="module")

@@ -119,8 +119,9 @@ def _env_int(name: str) -> int | None:
     return int(value)
 
 
-def _real_missing(profile: Profile) -> str | None:
-    """None if the real profile can run here as asked, else what is missing (in one phrase)."""
+def _real_missing(profile: Profile, loaded: dict) -> str | None:
+    """None if the real profile can run here as asked, else what is missing (in one phrase); the course's datasets
+    it loads on the way go into `loaded`, for the course to keep."""
     from ..data import load_dataset
     from ..errors import MissingData
     if profile.device.startswith("cuda") and not torch.cuda.is_available():
@@ -132,7 +133,7 @@ def _real_missing(profile: Profile) -> str | None:
     missing = []
     for name in profile.course_datasets:
         try:
-            load_dataset(name, root=root)
+            loaded[name] = load_dataset(name, root=root)
         except MissingData:
             missing.append(name)
     if missing:
@@ -160,13 +161,16 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
         chosen = chosen.with_(device=device, course_datasets=tuple(names), shots=shots,
                               budget={"epochs": epochs} if epochs else None,  # the course's transfer: among them
                               transfer_source=names[0], transfer_targets=tuple(names))
-        if missing := _real_missing(chosen):
+        loaded: dict = {}
+        if missing := _real_missing(chosen, loaded):
             print(f"Running on the offline miniature, not real CLIP: {missing}.")
             chosen = get_profile("miniature")
     elif device:
         chosen = chosen.with_(device=device)
     torch.manual_seed(seed)
     course = Course(chosen, figures=Path(os.environ.get("DPT_FIGURES") or figures_folder(chosen)))  # tests redirect
+    if chosen.name == "real":
+        course._datasets.update(loaded)  # read once, by the check above
     print(course)
     return course
 
