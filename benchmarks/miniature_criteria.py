@@ -2,6 +2,7 @@
 
     python benchmarks/miniature_criteria.py --profile miniature-v1      # test split, 16 shots, seeds 1-3
     make criteria PROFILE=miniature-v2
+    make criteria                                                        # every miniature profile, then the table
 
 Runs (or reuses) the eight methods with a published ViT-B/16 average (zero-shot, CoOp, CoCoOp, ProGrad, KgCoOp,
 IVLP, MaPLe, PromptSRC) on the profile's base-to-novel datasets through `python -m dpt base2novel`'s grid, each at
@@ -13,7 +14,12 @@ results/<profile>/criteria.json:
 2. the field's phenomena, on the average: CoOp base >= zero-shot + 5 and CoOp novel <= zero-shot - 3; CoCoOp
    novel >= CoOp novel + 3; KgCoOp HM > CoOp HM; the two best HMs of the eight are methods that prompt the image
    encoder (IVLP, MaPLe, PromptSRC);
-3. zero-shot base and novel each within 50-85 on the average (middling, as CLIP is: 69.3 / 74.2).
+3. zero-shot base and novel each within 50-85 on the average (middling, as CLIP is: 69.3 / 74.2);
+4. one domain per dataset: a design fact each profile declares (Profile.one_domain), shown beside the rest.
+
+After the profiles it prints the fidelity table (dpt.experiments.fidelity): a column per profile, the published
+ViT-B/16 averages first, each criterion's evidence with a tick or a cross. The README and notebooks 00 and 06 show
+the same table, read from the criteria files.
 """
 from __future__ import annotations
 
@@ -24,78 +30,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
+from dpt.experiments.command_line import Parser, run_cli  # noqa: E402
+from dpt.experiments.fidelity import EIGHT, FIDELITY_PROFILES, criteria, fidelity_table, format_fidelity  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.summary import summarise  # noqa: E402
 from dpt.files import check_target, json_format, write_json_atomic  # noqa: E402
 
 
-EIGHT = ("zeroshot", "coop", "cocoop", "prograd", "kgcoop", "ivlp", "maple", "promptsrc")
-
-
-def ranks(values: list[float]) -> list[float]:
-    """1-based ranks, ties given their mean rank (Spearman's convention)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rho: Pearson's correlation of the ranks."""
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var if var else 0.0
-
-
-def criteria(table: dict, datasets: list[str], rho_needed: float = 0.8) -> dict:
-    """Each criterion with its evidence and whether it holds. table: {(label, dataset): summary row}."""
-    from dpt.experiments.published import published
-    from dpt.methods import METHODS
-    avg = {m: table[m, "average"] for m in EIGHT}
-    ours, theirs = [avg[m]["hm"] for m in EIGHT], [published(m)["hm"] for m in EIGHT]
-    rho = spearman(ours, theirs)
-    zs, coop, cocoop = avg["zeroshot"], avg["coop"], avg["cocoop"]
-    top_two = sorted(EIGHT, key=lambda m: -avg[m]["hm"])[:2]
-    r = lambda x: round(x, 2)
-    return {
-        "ranking_spearman": {"rho": r(rho), "needed": rho_needed, "ours_hm": {m: r(avg[m]["hm"]) for m in EIGHT},
-                             "published_hm": {m: published(m)["hm"] for m in EIGHT}, "holds": rho >= rho_needed},
-        "coop_base_at_least_zero_shot_plus_5": {"gain": r(coop["base"] - zs["base"]),
-                                                "holds": coop["base"] >= zs["base"] + 5},
-        "coop_novel_at_most_zero_shot_minus_3": {"change": r(coop["novel"] - zs["novel"]),
-                                                 "holds": coop["novel"] <= zs["novel"] - 3},
-        "cocoop_novel_at_least_coop_plus_3": {"difference": r(cocoop["novel"] - coop["novel"]),
-                                              "holds": cocoop["novel"] >= coop["novel"] + 3},
-        "kgcoop_hm_above_coop": {"kgcoop": r(avg["kgcoop"]["hm"]), "coop": r(coop["hm"]),
-                                 "holds": avg["kgcoop"]["hm"] > coop["hm"]},
-        "two_best_prompt_the_image_encoder": {"two_best": top_two,
-                                              "holds": all(METHODS[m].encodes_images for m in top_two)},
-        "zero_shot_within_50_85": {"average": [r(zs["base"]), r(zs["novel"])],
-                                   "per_dataset": {d: [r(table["zeroshot", d]["base"]), r(table["zeroshot", d]["novel"])]
-                                                   for d in datasets},
-                                   "holds": 50 <= zs["base"] <= 85 and 50 <= zs["novel"] <= 85},
-    }
-
-
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="miniature")
+    ap = Parser(prog="miniature_criteria.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", nargs="+", default=["all"],
+                    help=f"profiles to check (default: all, i.e. {' '.join(FIDELITY_PROFILES)})")
     ap.add_argument("--datasets", nargs="+", default=None, help="default: the profile's base-to-novel datasets")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--rho", type=float, default=0.8, help="the ranking criterion (a fresh draw: 0.7)")
-    ap.add_argument("--out", default=None, help="default: results/<profile>/criteria.json")
+    ap.add_argument("--out", default=None, help="default: results/<profile>/criteria.json (one profile only)")
     args = ap.parse_args(argv)
-    profile = get_profile(args.profile)
-    out = check_target(args.out or profile.results_file("criteria"), "criteria file", ours)
+    names = list(FIDELITY_PROFILES) if args.profile == ["all"] else args.profile
+    profiles = [get_profile(n) for n in names]  # an unknown name stops here, before any run
+    if (args.out or args.datasets) and len(profiles) > 1:
+        ap.error("--out and --datasets are for one profile: give one --profile with them")
+    targets = [check_target(args.out or p.results_file("criteria"), "criteria file", ours) for p in profiles]
+    for profile, out in zip(profiles, targets):
+        check(profile, out, args, argv)
+    if args.datasets is None and args.out is None:  # the profiles' own criteria files, as the README shows them
+        print("\nFidelity to real CLIP (test, 16 shots, seeds 1-3; averages over each profile's datasets):")
+        print(format_fidelity(fidelity_table(profiles=[p.name for p in profiles])))
+
+
+def check(profile, out: Path, args, argv) -> None:
+    """Run (or reuse) the eight methods on one profile, print its table and verdicts, write its criteria file."""
+    print(f"== {profile.name}")
     rows = run_benchmark(list(EIGHT), args.datasets, args.seeds, profile=profile, split="test", progress=False)
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     table = {(s["label"], s["dataset"]): s for s in summarise(rows, intervals=False)}
@@ -103,14 +68,17 @@ def main(argv=None):
     for m in EIGHT:
         print(f"{m:<10} " + " ".join(f"{table[m, d]['base']:5.1f}/{table[m, d]['novel']:4.1f}/{table[m, d]['hm']:4.1f}"
                                      for d in [*datasets, "average"]))
-    result = criteria(table, datasets, args.rho)
+    result = criteria({m: table[m, "average"] for m in EIGHT},
+                      {d: {m: table[m, d] for m in EIGHT} for d in datasets}, args.rho)
     for name, c in result.items():
         evidence = {k: v for k, v in c.items() if k not in ("holds", "ours_hm", "published_hm", "per_dataset")}
         print(f"{'holds' if c['holds'] else 'FAILS'}  {name}  {evidence}")
-    write_json_atomic(out, {"format": FORMAT, "command": "python benchmarks/miniature_criteria.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "profile": profile.name, "datasets": datasets,
-        "seeds": args.seeds, "criteria": result, "all_hold": all(c["holds"] for c in result.values())},
-        kind="criteria file", own=ours)
+    command = ["--profile", profile.name] + (["--datasets", *args.datasets] if args.datasets else []) + \
+        ["--seeds", *map(str, args.seeds)] + (["--rho", f"{args.rho:g}"] if args.rho != 0.8 else []) + \
+        (["--out", str(out)] if args.out else [])
+    write_json_atomic(out, {"format": FORMAT, "command": "python benchmarks/miniature_criteria.py " + " ".join(command),
+                            "profile": profile.name, "datasets": datasets, "seeds": args.seeds, "criteria": result,
+                            "all_hold": all(c["holds"] for c in result.values())}, kind="criteria file", own=ours)
     print(f"written to {out}")
 
 
@@ -127,5 +95,6 @@ def ours(path: Path) -> bool:
         return False
     return isinstance(doc, dict) and str(doc.get("command", "")).startswith("python benchmarks/miniature_criteria.py")
 
+
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -102,12 +102,15 @@ def course(argv=None) -> None:
     if args.timeout < 1:
         raise BadInput(f"--timeout must be at least 1 second, got {args.timeout}")
     books = read_notebooks(args.folder)
+    from .course import profile_of, record_run_time, run_times_target
+    run_times_target(args.folder)  # a file there that is not a run-time record stops the course before any notebook
     start = time.time()
     for path, nb in tqdm(books, desc="notebooks"):
         t0 = time.time()
         NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         write_notebook(nb, path)
+        record_run_time(path, time.time() - t0, profile_of(nb) or "unknown profile")
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
 

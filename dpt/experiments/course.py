@@ -20,6 +20,7 @@ and the first line the setup cell prints says so and what is missing.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ class Course:
 
     def __init__(self, profile: Profile, figures: Path = ROOT / "figures"):
         self.profile, self.figures, self._backbone, self._datasets = profile, figures, None, {}
+        self.started = time.time()
 
     name = property(lambda self: self.profile.name)
     datasets = property(lambda self: list(self.profile.course_datasets or self.profile.datasets))
@@ -96,6 +98,27 @@ class Course:
         """Save a figure as figures/<name>.png (the README shows these)."""
         from ..files import save_figure
         save_figure(fig, self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
+
+    def run_time(self, notebook: str):
+        """Markdown: how long `notebook` took at the last `python -m dpt course` on this profile, on which machine
+        (measured by the course command, notebooks/run_times.json), or that it has not been measured."""
+        from .claims import claim
+        key = profile_key(repr(self))  # the profile and any course budget, as the course command recorded them
+        entry = read_run_times().get(key, {}).get(notebook)
+        if not entry:
+            return claim("**Run time:** not measured yet on the {p} profile (`python -m dpt course` measures it).",
+                         p=key)
+        return claim("**Run time:** {m} min when the whole course last ran before this, on the {p} profile "
+                     "(`python -m dpt course`, {when}: {cpus} CPU cores{gpu}); the runs it reuses from `results/` "
+                     "are not retrained.",
+                     m=entry["seconds"] / 60, p=key, when=entry["date"], cpus=str(entry["cpus"]),
+                     gpu=f", {entry['gpu']}" if entry.get("gpu") else ", no GPU")
+
+    def elapsed(self):
+        """Markdown: the time since setup() in this session (the notebook's own run, where it ran top to bottom)."""
+        from .claims import claim
+        return claim("This run of the notebook, from its setup cell to here: {m} min.",
+                     m=(time.time() - self.started) / 60)
 
     def __repr__(self) -> str:
         p = self.profile
@@ -173,6 +196,59 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
         course._datasets.update(loaded)  # read once, by the check above
     print(course)
     return course
+
+
+RUN_TIMES = ROOT / "notebooks" / "run_times.json"
+RUN_TIMES_FORMAT = "dpt-course-run-times"
+
+
+def read_run_times(path: Path | None = None) -> dict:
+    """{profile: {notebook stem: {'seconds', 'date', 'cpus', 'gpu'}}} as the course command recorded them
+    (default: the course's own record, notebooks/run_times.json)."""
+    import json
+    try:
+        doc = json.loads(Path(path or RUN_TIMES).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc.get("profiles", {}) if isinstance(doc, dict) and doc.get("format") == RUN_TIMES_FORMAT else {}
+
+
+def run_times_target(folder: Path) -> Path:
+    """Where the course command records the notebooks of `folder` (checked before any notebook runs)."""
+    from ..files import check_target, json_format
+    return check_target(Path(folder) / "run_times.json", "course run-time record", json_format(RUN_TIMES_FORMAT))
+
+
+def profile_key(line: str) -> str:
+    """"miniature-v1", or "real epochs 5 4 shots": the profile and course budget of a printed Profile(...) line."""
+    import re
+    hit = re.match(r"Profile\(([\w-]+):", line)
+    return " ".join([hit[1], *re.findall(r"epochs \d+|\d+ shots", line)]) if hit else ""
+
+
+def profile_of(nb) -> str:
+    """The profile an executed notebook ran on, as its setup cell printed it (after any fallback from real CLIP),
+    budget included; "" if it printed none."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            for line in out.get("text", "").splitlines():
+                if key := profile_key(line):
+                    return key
+    return ""
+
+
+def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
+    """Record one notebook's measured run time next to it (run_times.json), replacing only its own entry."""
+    import datetime
+
+    from ..files import json_format, write_json_atomic
+    path = run_times_target(Path(notebook).parent)
+    profiles = read_run_times(path)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    profiles.setdefault(profile, {})[Path(notebook).stem] = {
+        "seconds": round(seconds, 1), "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "gpu": gpu}
+    write_json_atomic(path, {"format": RUN_TIMES_FORMAT, "command": "python -m dpt course", "profiles": profiles},
+                      kind="course run-time record", own=json_format(RUN_TIMES_FORMAT))
 
 
 def figures_folder(profile: Profile) -> Path:

@@ -35,6 +35,9 @@ class Profile:
     results: str = ""  # this profile's folder of default results files, under results/
     budget: dict = field(default_factory=dict)  # TrainConfig fields over every method's schedule (a course budget)
     course_datasets: tuple[str, ...] = ()  # what the notebooks use (default: datasets)
+    # whether every dataset's classes come from one domain (the base/novel gap from the classes, not from a
+    # rendering that differs between them), and why: a design fact, the fidelity table's last criterion
+    one_domain: tuple[bool, str] = (True, "one domain per dataset")
 
     def train_config(self, method: str, seed: int, overrides: dict | None = None, dataset: str | None = None):
         """The TrainConfig of `method` under this profile (on `dataset`, for per-dataset recipes), with the
@@ -105,12 +108,13 @@ def _profiles() -> dict[str, Profile]:
         "miniature-v1": Profile("miniature-v1", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30},
                                 transfer_source=MINIATURE_SOURCE,
                                 transfer_targets=(MINIATURE_SOURCE, *MINIATURE_DOMAINS, *MINIATURE_DATASETS),
-                                results="miniature-v1"),
+                                results="miniature-v1",
+                                one_domain=(False, "two families per dataset, photographed differently")),
         "miniature-v2": Profile("miniature-v2", "miniclip-v2", "default", tuple(MINIATURE_V2_DATASETS), "cpu",
                                 {"epochs": 30}, transfer_source=MINIATURE_V2_SOURCE,
                                 transfer_targets=(MINIATURE_V2_SOURCE, *MINIATURE_V2_DOMAINS,
                                                   *(d for d in MINIATURE_V2_DATASETS if d != MINIATURE_V2_SOURCE)),
-                                results="miniature-v2"),
+                                results="miniature-v2", one_domain=(True, "nouns in alphabetical order, one rendering")),
         "real": Profile("real", "ViT-B-16", env.get("DPT_PRETRAINED") or "openai", tuple(BENCHMARKS), "cuda",
                         transfer_source="ImageNet",
                         transfer_targets=("ImageNet", *IMAGENET_VARIANTS, *(b for b in BENCHMARKS if b != "ImageNet")),

@@ -1,0 +1,129 @@
+"""What every notebook of the course has around its content: goals and prerequisites, a measured run time, a
+summary with working links, references; and the shared pieces behind them (the run-time record, the references,
+the method's diagram, the labels of the lines of equal HM)."""
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def text(c):
+    return "".join(c["source"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_goals_a_run_time_a_summary_links_and_references(path):
+    cs = cells(path)
+    first = text(cs[0])
+    assert "**You will learn**" in first and "**Before you start:**" in first
+    assert any(f"P.run_time('{path.stem}')" in text(c) for c in cs if c["cell_type"] == "code")
+    summary = text(cs[-2])
+    assert summary.startswith("## Summary")
+    for target in re.findall(r"\]\(([^)]+\.ipynb)\)", summary):
+        assert (path.parent / target).is_file(), f"{path.name} links to a missing {target}"
+    i = [p.stem for p in NOTEBOOKS].index(path.stem)
+    assert ("**Previous:**" in summary) == (i > 0) and ("**Next:**" in summary) == (i < len(NOTEBOOKS) - 1)
+    assert "references(" in text(cs[-1])
+
+
+def test_the_run_time_is_recorded_by_the_course_command_and_read_back(tmp_path):
+    from dpt.errors import BadInput
+    from dpt.experiments import course
+    nb = tmp_path / "02_x.ipynb"
+    course.record_run_time(nb, 75.0, "miniature-v1")
+    course.record_run_time(nb, 30.0, "real")  # another profile's entry is kept beside it
+    times = course.read_run_times(tmp_path / "run_times.json")
+    assert times["miniature-v1"]["02_x"]["seconds"] == 75.0 and times["real"]["02_x"]["seconds"] == 30.0
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "run_times.json").write_text("{}")  # a file of someone else's: not replaced
+    with pytest.raises(BadInput, match="is not a course run-time record"):
+        course.record_run_time(other / "02_x.ipynb", 1.0, "real")
+
+
+def test_a_recorded_run_time_is_what_the_notebook_shows(tmp_path, monkeypatch):
+    from dpt.experiments import course
+    from dpt.experiments.profiles import get_profile
+    course.record_run_time(tmp_path / "03_y.ipynb", 90.0, "miniature-v1")
+    monkeypatch.setattr(course, "RUN_TIMES", tmp_path / "run_times.json")
+    shown = course.Course(get_profile("miniature")).run_time("03_y").data
+    assert "1.5 min" in shown and "miniature-v1" in shown
+
+
+def test_the_run_time_cell_says_not_measured_without_a_record(tmp_path, monkeypatch):
+    from dpt.experiments import course
+    from dpt.experiments.profiles import get_profile
+    monkeypatch.setattr(course, "RUN_TIMES", tmp_path / "none.json")
+    shown = course.Course(get_profile("miniature")).run_time("00_setup_and_tour").data
+    assert "not measured yet" in shown
+
+
+def test_references_render_and_refuse_an_unknown_key():
+    from dpt.experiments.references import REFERENCES, reference_lines
+    lines = reference_lines(*REFERENCES)
+    assert all(l.startswith("* ") and "](https://arxiv.org/abs/" in l for l in lines)
+    with pytest.raises(KeyError, match="no reference 'nope'"):
+        reference_lines("coop", "nope")
+
+
+def test_the_method_diagram_marks_the_frozen_and_the_learned_parts():
+    from dpt.experiments.figures import method_diagram
+    texts = [t.get_text() for t in method_diagram().axes[0].texts]
+    assert sum("(frozen" in t for t in texts) == 3
+    assert any("learned context" in t for t in texts) and any("critic" in t for t in texts)
+
+
+def test_hm_labels_sit_inside_the_frame_above_the_points():
+    import matplotlib.pyplot as plt
+    from dpt.experiments.figures import fit_axes, hm_isolines
+    fig, ax = plt.subplots()
+    hm_isolines(ax)
+    ax.scatter([60, 95, 99.5], [70, 50, 90], zorder=3)
+    fit_axes(ax, [60, 95, 99.5], [70, 50, 90])
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    labels = ax._hm_labels
+    assert labels and all(x0 <= t.get_position()[0] <= x1 and y0 <= t.get_position()[1] <= y1 for t in labels)
+    assert all(t.get_zorder() > 3 for t in labels)
+    assert x1 >= 99.5 + 1  # a point near 100 is drawn whole, not cut by the frame
+
+
+def _verdict_rows(dpt_hits, coop_hits, zs_hits, datasets=("a", "b"), extra=()):
+    import numpy as np
+    from dpt.experiments.bootstrap import pack
+    rows = []
+    for d in datasets:
+        for label, hits in (("dpt_tuned", dpt_hits), ("coop_tuned", coop_hits), ("zeroshot", zs_hits)):
+            for seed in (1, 2):
+                h = np.asarray(hits, dtype=bool)
+                rows.append({"label": label, "dataset": d, "seed": seed, "split": "test", "run_id": f"{label}{d}{seed}",
+                             "base": 100 * h.mean(), "novel": 100 * h.mean(), "hm": 100 * h.mean(),
+                             "identity": {"data": f"fp-{d}"}, "correct": {"base": pack(h), "novel": pack(h)}})
+    return rows + list(extra)
+
+
+def test_the_verdict_first_reads_the_intervals_and_refuses_pooling_two_identities():
+    from dpt.errors import BadInput
+    from dpt.experiments.claims import verdict_first
+    good, bad = [1] * 90 + [0] * 10, [1] * 50 + [0] * 50
+    tuning = {"coop": {"knob": "epochs", "chosen": 10, "default": 30, "values": [2, 5, 10, 20, 30, 50]},
+              "dpt": {"values": [1, 3, 10, 30, 100, 300]}}
+    text = verdict_first(_verdict_rows(good, bad, bad), ["a", "b"], tuning=tuning).data
+    assert "dpt − CoOp stopped early (epochs 10 instead of 30" in text and "dpt is above CoOp stopped early" in text
+    assert "the main knobs of `coop` and `dpt` were each tuned" in text
+    tuning["coop"]["chosen"] = 50  # a longer schedule is not "stopped early"
+    assert "CoOp tuned" in verdict_first(_verdict_rows(bad, bad, bad), ["a", "b"], tuning=tuning).data
+    assert "has not been run" in verdict_first(_verdict_rows(good, bad, bad), ["a", "c"]).data
+    stale = dict(_verdict_rows(good, bad, bad)[0], run_id="an older choice")
+    with pytest.raises(BadInput, match="different identities"):
+        verdict_first(_verdict_rows(good, bad, bad, extra=[stale]), ["a", "b"])
