@@ -147,7 +147,8 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
         best = next(table[e["label"], d] for e in choice["val"] if e["value"] == choice["chosen"])
         ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
     if zero_shot and d in zero_shot:
-        ax.scatter(*zero_shot[d], marker="*", s=120, color=METHOD_COLOURS["zeroshot"], zorder=3, label="zeroshot")
+        ax.scatter(*zero_shot[d], marker="*", s=140, color=METHOD_COLOURS["zeroshot"], edgecolor="k", lw=0.5, zorder=7,
+                   label="zeroshot")  # on top of any ring
         xs.append(zero_shot[d][0]), ys.append(zero_shot[d][1])
     ax.set(title=d, xlabel="base accuracy (val, %)")
     if xs:
