@@ -127,3 +127,17 @@ def test_the_verdict_first_reads_the_intervals_and_refuses_pooling_two_identitie
     stale = dict(_verdict_rows(good, bad, bad)[0], run_id="an older choice")
     with pytest.raises(BadInput, match="different identities"):
         verdict_first(_verdict_rows(good, bad, bad, extra=[stale]), ["a", "b"])
+
+
+def test_the_tuned_test_runs_say_their_reuse_once(monkeypatch, capsys):
+    from dpt.experiments import tune
+    def fake_benchmark(methods, datasets, seeds, out, *, on_reuse, variants, **kwargs):
+        on_reuse(9, "results.json")
+        return [{"label": label} for label in variants]
+    monkeypatch.setattr(tune, "run_benchmark", fake_benchmark)
+    tuning = {m: {"knob": "epochs", "chosen": 10, "default": 30, "values": [10, 30], "target": "train"}
+              for m in ("coop", "kgcoop")}
+    monkeypatch.setattr(tune, "tuned_overrides", lambda choice: ({}, {}))
+    rows = tune.test_tuned(tuning, ["a"], [1], "results.json")
+    assert [r["label"] for r in rows] == ["coop_tuned", "kgcoop_tuned"]
+    assert capsys.readouterr().out == "reusing 18 finished run(s) with the same identity from results.json\n"

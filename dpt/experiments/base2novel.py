@@ -27,11 +27,11 @@ from .summary import format_table, summarise
 def run_benchmark(methods, datasets, seeds, out=None, *, profile=None, shots=None, backbone_name=None, pretrained=None,
                   device=None, data_root=None, download=False, cache_dir=None, runs_dir=None, train_overrides=None,
                   method_overrides=None, tag=None, variants=None, split="test", engine=None, augment=None,
-                  views=None, mix_backbones=False, save_prompts=None, progress=True) -> list[dict]:
+                  views=None, mix_backbones=False, save_prompts=None, progress=True, on_reuse=None) -> list[dict]:
     """Rows of the grid methods × datasets × seeds (run or reused), stored in `out` (default: the profile's
     results/<profile>/base2novel.json); in grid order. profile: a Profile or its name (default: the one for
     `backbone_name`, else $DPT_PROFILE or miniature); datasets None: the profile's. variants: {label: (method,
-    method overrides)}, run after `methods`."""
+    method overrides)}, run after `methods`. on_reuse: see run_grid."""
     profile = resolve_profile(profile, backbone_name, pretrained, device, augment, views)
     store = ResultsStore(profile.results_file("base2novel") if out is None else out)
     names = resolve_dataset_names(datasets or profile.datasets)
@@ -41,7 +41,7 @@ def run_benchmark(methods, datasets, seeds, out=None, *, profile=None, shots=Non
     return run_grid(trials, profile, store, shots=shots, split=split,
                     train_overrides=train_overrides, data_root=data_root, download=download, cache_dir=cache_dir,
                     runs_dir=runs_dir, engine=engine, progress=progress, mix_backbones=mix_backbones,
-                    save_prompts=save_prompts)
+                    save_prompts=save_prompts, on_reuse=on_reuse)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -167,7 +167,6 @@ def method_diagram():
     def box(x, y, w, h, text, colour, size=9, style="round,pad=0.05"):
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, fc=colour, ec="k", lw=0.8))
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size)
-        return (x, y, w, h)
 
     def arrow(a, b, text="", dx=0.0, dy=0.12):
         ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=11, lw=0.9, color="k",

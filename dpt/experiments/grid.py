@@ -192,11 +192,12 @@ def check_shots(trials: list[Trial], runs: list[RunConfig], datasets: dict) -> N
 def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shots: int | None = None,
              split: str = "test", train_overrides: dict | None = None, data_root=None, download: bool = False,
              cache_dir=None, runs_dir=None, engine=None, progress: bool = True, mix_backbones: bool = False,
-             save_prompts=None) -> list[dict]:
+             save_prompts=None, on_reuse=None) -> list[dict]:
     """Run (or reuse) every trial; returns one row per trial, in trial order. A results file that holds rows of
     another backbone or other weights is refused unless `mix_backbones` (their numbers must never meet in one
     table by accident). save_prompts: a folder that gets one prompt file per learned run (dpt.saved); a stored run
-    whose file is not there yet is trained again for it (its row is kept, never rewritten)."""
+    whose file is not there yet is trained again for it (its row is kept, never rewritten). on_reuse(n, where): told
+    how many stored runs were reused and from which file (default: a line that says so)."""
     from .engines import LocalEngine
     engine = engine or LocalEngine()
     shots = profile.shots if shots is None else shots
@@ -237,7 +238,7 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
         else:
             pending.append((i, t, run, run_id(identity), identity, targets, stored))
     if len(pending) < len(trials):
-        print(f"reusing {len(trials) - len(pending)} finished run(s) with the same identity from {shown(store.path)}")
+        (on_reuse or say_reused)(len(trials) - len(pending), shown(store.path))
     check_buildable(pending, datasets, backbone)
     jobs = prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress)
     index = {id(job): (i, targets, stored) for i, job, targets, stored in jobs}
@@ -273,6 +274,10 @@ def describe(rows: list[dict]) -> str:
                 f"  HM {r['hm']:.2f}")
     return (f"{r['label']:<14} {r['source']:<14} seed {r['seed']} shots {r['shots']}: "
             + "  ".join(f"{x['target']} {x['accuracy']:.2f}" for x in rows))
+
+
+def say_reused(n: int, where: str) -> None:
+    print(f"reusing {n} finished run(s) with the same identity from {where}")
 
 
 def check_buildable(pending, datasets, backbone) -> None:

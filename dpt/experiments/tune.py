@@ -141,40 +141,16 @@ def tuned_overrides(choice: dict) -> tuple[dict, dict]:
 
 def test_tuned(tuning: dict, datasets, seeds, out, *, train_overrides=None, **kwargs) -> list[dict]:
     """Each tuned method once on test with its chosen value, labelled `<method>_tuned`."""
-    import contextlib
-    import re
-    import sys
-
-    class OneReuseLine:  # passes every line through as it comes, but counts the "reusing" lines instead
-        def __init__(self, out):
-            self.out, self.reused, self.source, self.part = out, 0, "", ""
-
-        def write(self, text):
-            *lines, self.part = (self.part + text).split("\n")
-            for line in lines:
-                hit = re.match(r"reusing (\d+) finished run\(s\) with the same identity from (.*)", line)
-                if hit:
-                    self.reused, self.source = self.reused + int(hit[1]), hit[2]
-                else:
-                    self.out.write(line + "\n")
-            return len(text)
-
-        def flush(self):
-            self.out.flush()
-
-    said, rows = OneReuseLine(sys.stdout), []
-    try:
-        with contextlib.redirect_stdout(said):
-            for method, choice in tuning.items():
-                method_set, train_set = tuned_overrides(choice)
-                rows += run_benchmark([], datasets, seeds, out, split="test",
-                                      train_overrides={**(train_overrides or {}), **train_set},
-                                      variants={f"{method}_tuned": (method, method_set)}, **kwargs)
-    finally:
-        if said.part:
-            print(said.part)
-        if said.reused:
-            print(f"reusing {said.reused} finished run(s) with the same identity from {said.source}")
+    from .grid import say_reused
+    rows, reused = [], []
+    for method, choice in tuning.items():
+        method_set, train_set = tuned_overrides(choice)
+        rows += run_benchmark([], datasets, seeds, out, split="test",
+                              train_overrides={**(train_overrides or {}), **train_set},
+                              variants={f"{method}_tuned": (method, method_set)},
+                              on_reuse=lambda n, where: reused.append((n, where)), **kwargs)
+    if reused:  # one line for all the methods, not one each
+        say_reused(sum(n for n, _ in reused), reused[-1][1])
     return rows
 
 
