@@ -1,4 +1,4 @@
-"""Rerun every committed results command (the Makefile's benchmark, tune and protocols targets) with training and image encoding disabled: each must reuse every
+"""Rerun every committed results command (the Makefile's benchmark, tune, tune-image and protocols targets) with training and image encoding disabled: each must reuse every
 stored row, and every results file must stay byte for byte what is committed.
 
     python benchmarks/reuse_check.py            # from the repository root
@@ -32,7 +32,7 @@ def commands() -> list[str]:
     return out
 
 
-RESULT_TARGETS = ("benchmark", "tune", "protocols")
+RESULT_TARGETS = ("benchmark", "tune", "tune-image", "protocols")
 # Runs inside the child: the training and encoding entry points refuse, then the command line runs.
 CHILD = """
 import sys
