@@ -116,18 +116,19 @@ def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_sh
     groups = kept
     cols = 2  # two panels a row, so the labels are read at their size wherever the figure is shown
     per = -(-len(panels) // cols)
-    fig, axes = plt.subplots(per * len(groups), cols, figsize=(5.2 * cols, 4.6 * per * len(groups)), squeeze=False)
-    for g, group in enumerate(groups):
-        block = axes[g * per:(g + 1) * per].ravel()
+    fig = plt.figure(figsize=(5.2 * cols, (4.6 * per + 0.9) * len(groups)), layout="constrained")
+    for sub, group in zip(fig.subfigures(len(groups), 1, squeeze=False)[:, 0], groups):
+        block = sub.subplots(per, cols, squeeze=False).ravel()
         for ax, d in zip(block, panels):
             _tradeoff_panel(ax, d, {m: tuning[m] for m in group}, table, zero_shot)
             ax.set_ylabel("novel accuracy (val, %)")
         for ax in block[len(panels):]:
             ax.axis("off")
-        block[len(panels) - 1].legend(fontsize=9, loc="lower left")
+        # the block's legend under its panels, so it covers no point of any of them
+        sub.legend(*block[len(panels) - 1].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=9,
+                   frameon=False)
     fig.suptitle("Trade-off curves: each method's knob swept over the same six-value budget\n"
                  "(square: the first value of the legend's range; ring: the value chosen on val HM)", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
