@@ -15,6 +15,17 @@ class Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+# Flags that change only what is shown while a command runs, never a result: a record's command leaves them out,
+# so the same run from a terminal or from a script (benchmarks/reuse_check.py adds --no-progress) records one line.
+DISPLAY_ONLY = ("--no-progress",)
+
+
+def recorded_command(name: str, argv=None) -> str:
+    """The command line a results file records for `python -m dpt NAME` (argv: its arguments, default sys.argv's)."""
+    words = argv if argv is not None else sys.argv[2:]
+    return " ".join(["python -m dpt", name, *(w for w in words if w not in DISPLAY_ONLY)])
+
+
 # What a library error names (an argument, a function) -> the option of the commands that sets it
 FLAGS = (("pretrained=PATH", "--pretrained PATH"), ("save_prompts(method, path)", "--save-prompts DIR"),
          ("export_head(path)", "--export-head FILE"), ("warmup_epochs=0", "--train-set warmup_epochs=0"),

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..errors import BadInput, cause
-from .command_line import Parser
+from .command_line import Parser, recorded_command
 from ..files import check_target, json_format, write_json_atomic
 from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
@@ -180,7 +179,7 @@ def main(argv=None) -> None:
         raise BadInput(f"--out {args.out} is the plan itself: a search never replaces its pre-registered plan; "
                        "give another --out")
     result = search(plan, runs, profile=profile, **kw)
-    command = "python -m dpt search " + " ".join(argv if argv is not None else sys.argv[2:])
+    command = recorded_command("search", argv)
     write_json_atomic(out, {"format": RESULT_FORMAT, "plan": str(args.plan), "command": command, **result},
                       kind="search result", own=json_format(RESULT_FORMAT), force=args.force)
     print(f"chosen: {result['chosen']['label']} {result['chosen']['settings']} (val HM {result['chosen']['val']['hm']:.2f});"

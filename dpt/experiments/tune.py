@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import resolve_dataset_names
 from ..errors import BadInput
-from .command_line import Parser
+from .command_line import Parser, recorded_command
 from ..files import check_target, json_format, locked, write_json_atomic
 from ..methods import MethodConfig
 from .base2novel import run_benchmark
@@ -198,7 +197,7 @@ def main(argv=None):
               "shots": kwargs.get("shots") or profile.shots, "augment": profile.augment, "views": profile.views,
               "datasets": list(datasets), "seeds": list(args.seeds), "train": train, "runs": str(args.runs)}
     earlier_choices(out, header)  # refuse a file searched differently before any work
-    command = "python -m dpt tune " + " ".join(argv if argv is not None else sys.argv[2:])
+    command = recorded_command("tune", argv)
     tuning = tune(args.methods, datasets, args.seeds, args.runs, split=args.split, profile=profile,
                   train_overrides=train, **kwargs)
     out.parent.mkdir(parents=True, exist_ok=True)
