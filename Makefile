@@ -62,7 +62,7 @@ tune: $(STAMP)
 	$(BIN)/python -m dpt base2novel --methods dpt_hand_ensemble --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
 
 # 2b. the same search for the methods that prompt the image encoder (their epochs / loss weights), each once on test
-# with its choice (README, "A fair comparison"); about 45 minutes on 2 CPU cores
+# with its choice (README, "A fair comparison"); about 105 minutes of training on 2 CPU cores
 tune-image: $(STAMP)
 	$(BIN)/python -m dpt tune --methods ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --test-out results/miniature-v1/base2novel.json --test-datasets miniature miniature-control miniature-heldout
 

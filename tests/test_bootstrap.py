@@ -154,11 +154,12 @@ def test_a_second_search_keeps_the_other_methods_choices_and_refuses_a_different
     out, runs = tmp_path / "tuning.json", str(tmp_path / "runs.json")
     common = ["--datasets", "mini_toys", "--seeds", "1", "--out", str(out), "--runs", runs, "--no-progress"]
     tune.main(["--methods", "kgcoop", *common])
-    tune.main(["--methods", "maple", *common])
+    tune.main(["--no-progress", "--methods", "maple", *common[:-1]])
     saved = json.loads(out.read_text())
     assert set(saved["methods"]) == {"kgcoop", "maple"}
-    # the record is the command that makes the choice; a display-only flag is not part of it
-    assert saved["methods"]["maple"]["command"] == f"python -m dpt tune --methods maple {' '.join(common[:-1])}"
+    # the record is the command that makes the choice; a display-only flag, wherever it stands, is not part of it
+    assert saved["methods"]["maple"]["command"] == \
+        f"python -m dpt tune --methods maple --datasets mini_toys --seeds 1 --out {out} --runs {runs}"
     n = len(calls)
     with pytest.raises(BadInput, match="other seeds"):
         tune.main(["--methods", "kgcoop", *common[:3], "2", *common[4:]])
@@ -273,6 +274,10 @@ def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
     assert all(a.get_legend() is None for a in axes)
     assert [[t.get_text() for t in sub.legends[0].get_texts()] for sub in fig.subfigs] == \
         [["kgcoop (w 1 → 8)"], ["promptsrc (w 2.5 → 25)"]]
+    fig.canvas.draw()
+    for sub in fig.subfigs:
+        legend = sub.legends[0].get_window_extent()
+        assert all(legend.y1 <= a.get_window_extent().y0 for a in sub.axes)  # below every panel of its block
     ring = axes[0].collections[0].get_offsets()[0]
     assert tuple(ring) == (68.0, 82.0)  # the chosen value's (base, novel)
     assert len(tradeoff_curves(rows, {"kgcoop": tuning["kgcoop"]}, ["d"]).axes) == 2

@@ -65,3 +65,15 @@ def test_the_stages_choose_by_the_plans_rules(tmp_path, monkeypatch):
     assert out["variants"]["combined"]["combined"] == ["explore", "shots"]
     assert out["chosen"]["label"] == "combined" and out["chosen"]["val"]["hm"] == 75
     assert seen[-1].startswith("combined[")
+
+
+def test_the_result_records_the_command_without_display_flags_and_options_are_spelled_out(tmp_path, monkeypatch):
+    """What a search records is the command that reproduces it: `--no-progress` (display only) is left out, and an
+    abbreviated option is refused, so a record never holds a spelling the Makefile does not use."""
+    monkeypatch.setattr(S, "run_setting", lambda method, label, settings, plan, runs, kw: {
+        "label": label, "settings": settings, "base": 80.0, "novel": 60.0, "hm": 70.0 + len(label) / 100})
+    plan, out, runs = write(tmp_path, PLAN), tmp_path / "result.json", tmp_path / "runs.json"
+    S.main(["--plan", str(plan), "--no-progress", "--out", str(out), "--runs", str(runs)])
+    assert json.loads(out.read_text())["command"] == f"python -m dpt search --plan {plan} --out {out} --runs {runs}"
+    with pytest.raises(BadInput, match="unrecognized arguments: --no-prog"):
+        S.main(["--plan", str(plan), "--no-prog", "--out", str(tmp_path / "other.json"), "--runs", str(runs)])

@@ -9,7 +9,12 @@ from ..errors import BadInput, DptError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad command line ends like every other bad input: one line, exit status 2."""
+    """argparse, but a bad command line ends like every other bad input: one line, exit status 2; and an option
+    is spelled out (no abbreviations), so the command a results file records is the one the Makefile names."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise BadInput(f"{self.prog}: {message} (see {self.prog} --help)")

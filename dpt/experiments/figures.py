@@ -103,7 +103,8 @@ def tradeoff_curves(rows: list[dict], tuning: dict, datasets: list[str], zero_sh
     """Base against novel accuracy (val, mean over seeds) as each method's knob sweeps, one panel per dataset
     and the average, with the lines of equal HM; the chosen value ringed. rows: the tuner's val runs;
     tuning: its {method: choice} record; zero_shot: {dataset: (base, novel)} drawn as a star; groups: the
-    methods of each row of panels (those not in `tuning` are left out)."""
+    methods of each block of panels, one block (a subfigure with its own legend) per group; those not in `tuning`
+    are left out."""
     from .summary import summarise
     table = {(s["label"], s["dataset"]): s for s in summarise(rows, intervals=False)}
     panels = [*datasets, "average"]
@@ -138,10 +139,10 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
     for method, choice in tuning.items():
         pts = [table[e["label"], d] for e in choice["val"] if (e["label"], d) in table]
         colour = METHOD_COLOURS.get(method, "k")
-        knob = " & ".join([choice["knob"], *choice.get("tied", {})])
         first, last = choice["val"][0]["value"], choice["val"][-1]["value"]
+        tied = "".join(f", {name} ×{ratio:g}" for name, ratio in choice.get("tied", {}).items())
         ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
-                label=f"{method} ({knob} {first:g} → {last:g})")
+                label=f"{method} ({choice['knob']} {first:g} → {last:g}{tied})")
         ax.plot([pts[0]["base"]], [pts[0]["novel"]], "s", ms=6, color=colour, zorder=4)  # the curve's first value
         xs += [p["base"] for p in pts]
         ys += [p["novel"] for p in pts]
