@@ -62,7 +62,7 @@ tune: $(STAMP)
 	$(BIN)/python -m dpt base2novel --methods dpt_hand_ensemble --datasets miniature --seeds 1 2 3 --out results/miniature-v1/mi_questions.json
 
 # 2b. the same search for the methods that prompt the image encoder (their epochs / loss weights), each once on test
-# with its choice (README, "A fair comparison"); about 105 minutes of training on 2 CPU cores
+# with its choice (docs/results.md, "A fair comparison"); about 105 minutes of training on 2 CPU cores
 tune-image: $(STAMP)
 	$(BIN)/python -m dpt tune --methods ivlp maple promptsrc --datasets miniature --seeds 1 2 3 --split val --test-out results/miniature-v1/base2novel.json --test-datasets miniature miniature-control miniature-heldout
 
@@ -73,7 +73,7 @@ protocols: $(STAMP)
 	$(BIN)/python -m dpt shots --shots 1 2 4 8 16 --methods zeroshot coop kgcoop dpt --datasets miniature --seeds 1
 
 # 4. the miniatures against the fidelity criteria: the eight methods' ranking and the field's phenomena, per profile
-# (PROFILE=miniature-v2 for one), then the fidelity table the README and notebooks 00 and 06 show
+# (PROFILE=miniature-v2 for one), then the fidelity table docs/miniature.md and notebooks 00 and 06 show
 PROFILE ?= all
 criteria: $(STAMP)
 	$(BIN)/python benchmarks/miniature_criteria.py --profile $(PROFILE)

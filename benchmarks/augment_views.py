@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.bootstrap import Bootstrap  # noqa: E402
 from dpt.experiments.summary import format_differences  # noqa: E402
@@ -41,6 +42,7 @@ def run(method, augment, views, args) -> list[dict]:
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="miniature")
     ap.add_argument("--datasets", nargs="+", default=None)

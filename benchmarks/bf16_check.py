@@ -1,4 +1,4 @@
-"""May training on this CPU run in bf16 by default? The accuracy check of issue 25, measured.
+"""May training on this CPU run in bf16 by default? The accuracy check, measured.
 
     python benchmarks/bf16_check.py --out results/miniature-v1/bf16_check.json
 
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.trainer import cpu_has_bf16  # noqa: E402
 from dpt.files import write_record  # noqa: E402
@@ -50,6 +51,7 @@ def final_losses(profile_name: str, methods, seed: int = 1) -> list[dict]:
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="miniature")
     ap.add_argument("--methods", nargs="+", default=["coop", "kgcoop", "dpt"])

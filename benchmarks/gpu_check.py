@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
@@ -86,6 +87,7 @@ def resume_check(backbone, device, names) -> dict:
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--classes", type=int, default=500, help="ImageNet's base half, as benchmarks/memory_table.py")

@@ -105,7 +105,7 @@ def peak_gib(backbone, name: str, classes: int) -> dict:
 
 
 def markdown(doc: dict) -> str:
-    """The README's table: one row per method, the peak in both precisions, and where each fits."""
+    """The table in docs/performance.md: one row per method, the peak in both precisions, and where each fits."""
     by = {(r["method"], r["precision"]): r for r in doc["rows"]}
     gpus = list(doc["gpus_gib"])
     lines = ["| method | batch | fp32 peak (GiB) | fp16 peak (GiB) | " + " | ".join(gpus) + " |",
@@ -123,7 +123,8 @@ def main(argv=None):
     learning = [n for n, c in METHODS.items() if c.learns and n in recipes()["methods"]]
     ap.add_argument("--methods", nargs="+", default=learning, choices=learning)
     ap.add_argument("--out", default="results/memory.json")
-    ap.add_argument("--table", action="store_true", help="print the README's table from --out, measure nothing")
+    ap.add_argument("--table", action="store_true",
+                    help="print the table in docs/performance.md from --out, measure nothing")
     args = ap.parse_args(argv)
     if args.table:
         print(markdown(json.loads(Path(args.out).read_text())))

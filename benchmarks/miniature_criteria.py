@@ -1,4 +1,4 @@
-"""Does a miniature rank the field's methods as real CLIP does, and show its phenomena? Issue 35's criteria.
+"""Does a miniature rank the field's methods as real CLIP does, and show its phenomena? The fidelity criteria.
 
     python benchmarks/miniature_criteria.py --profile miniature-v1      # test split, 16 shots, seeds 1-3
     make criteria PROFILE=miniature-v2
@@ -18,8 +18,8 @@ results/<profile>/criteria.json:
 4. one domain per dataset: a design fact each profile declares (Profile.one_domain), shown beside the rest.
 
 After the profiles it prints the fidelity table (dpt.experiments.fidelity): a column per profile, the published
-ViT-B/16 averages first, each criterion's evidence with a tick or a cross. The README and notebooks 00 and 06 show
-the same table, read from the criteria files.
+ViT-B/16 averages first, each criterion's evidence with a tick or a cross. docs/miniature.md and notebooks 00 and 06
+show the same table, read from the criteria files.
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
+from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.command_line import Parser, run_cli  # noqa: E402
+from dpt.experiments.diagnostics import diagnose  # noqa: E402
 from dpt.experiments.fidelity import EIGHT, FIDELITY_PROFILES, criteria, fidelity_table, format_fidelity  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.summary import summarise  # noqa: E402
@@ -53,7 +55,7 @@ def main(argv=None):
     targets = [check_target(args.out or p.results_file("criteria"), "criteria file", ours) for p in profiles]
     for profile, out in zip(profiles, targets):
         check(profile, out, args, argv)
-    if args.datasets is None and args.out is None:  # the profiles' own criteria files, as the README shows them
+    if args.datasets is None and args.out is None:  # the profiles' own criteria files, as docs/miniature.md shows them
         print("\nFidelity to real CLIP (test, 16 shots, seeds 1-3; averages over each profile's datasets):")
         print(format_fidelity(fidelity_table(profiles=[p.name for p in profiles])))
 
@@ -73,20 +75,38 @@ def check(profile, out: Path, args, argv) -> None:
     for name, c in result.items():
         evidence = {k: v for k, v in c.items() if k not in ("holds", "ours_hm", "published_hm", "per_dataset")}
         print(f"{'holds' if c['holds'] else 'FAILS'}  {name}  {evidence}")
+    per_dataset = {d: criteria({m: table[m, d] for m in EIGHT}, None, PER_DATASET_RHO) for d in datasets}
+    backbone = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
+    diagnostics = {d: diagnose(backbone, profile, d, {m: table[m, d] for m in EIGHT}, args.seeds) for d in datasets}
+    print(f"\nper dataset (ranking: rho >= {PER_DATASET_RHO:g}; a phenomenon should hold on at least two of three):")
+    for name in [*result, *next(iter(diagnostics.values()))]:
+        marks = [(per_dataset[d] if name in per_dataset[d] else diagnostics[d])[name] for d in datasets]
+        shown = "  ".join(f"{d} {'+' if c['holds'] else '-'} {_evidence(c)}" for d, c in zip(datasets, marks))
+        print(f"{sum(c['holds'] for c in marks)} of {len(datasets)}  {name}: {shown}")
     command = ["--profile", profile.name] + (["--datasets", *args.datasets] if args.datasets else []) + \
         ["--seeds", *map(str, args.seeds)] + (["--rho", f"{args.rho:g}"] if args.rho != 0.8 else []) + \
         (["--out", str(out)] if args.out else [])
     write_json_atomic(out, {"format": FORMAT, "command": "python benchmarks/miniature_criteria.py " + " ".join(command),
                             "profile": profile.name, "datasets": datasets, "seeds": args.seeds, "criteria": result,
-                            "all_hold": all(c["holds"] for c in result.values())}, kind="criteria file", own=ours)
+                            "all_hold": all(c["holds"] for c in result.values()), "per_dataset": per_dataset,
+                            "diagnostics": diagnostics}, kind="criteria file", own=ours)
     print(f"written to {out}")
+
+
+PER_DATASET_RHO = 0.6  # one dataset's ranking against the published averages
+
+
+def _evidence(c: dict) -> str:
+    """A criterion's numbers in a few characters (each number or list it records, '/' between them)."""
+    return "/".join(str(v).replace(" ", "").replace("'", "") for k, v in c.items()
+                    if k not in ("holds", "needed") and isinstance(v, (int, float, list)) and not isinstance(v, bool))
 
 
 FORMAT = "dpt-miniature-criteria"
 
 
 def ours(path: Path) -> bool:
-    """A criteria file of this script (or of its issue-23 version, which wrote no format)."""
+    """A criteria file of this script (or of its first version, which wrote no format)."""
     if json_format(FORMAT)(path):
         return True
     try:

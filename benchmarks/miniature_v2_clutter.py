@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import miniature as M  # noqa: E402
 from dpt.files import write_record  # noqa: E402
@@ -43,6 +44,7 @@ def zero_shot(bb, name: str, sampler: dict) -> dict:
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results/miniature-v2/clutter.json")
     args = ap.parse_args(argv)

@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import miniature as M  # noqa: E402
 from dpt.data.dataset import ClassificationDataset  # noqa: E402
@@ -100,6 +101,7 @@ def linear_probe(bb, ds, shots: int = 16, steps: int = 300) -> float:
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results/miniature_v3_pilot.json")
     ap.add_argument("--seed", type=int, default=1)

@@ -19,6 +19,7 @@ import open_clip
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import MINICLIPS  # noqa: E402
 from dpt.experiments.pretrain import probes  # noqa: E402
 from dpt.pretrain import pretrain  # noqa: E402
@@ -45,6 +46,7 @@ CANDIDATES = {  # name -> (config, conv stem, batch group size)
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     ap.add_argument("--steps", type=int, default=600)

@@ -3,7 +3,7 @@ probe of shape on its image features (vs the same architecture at random initial
 
     python benchmarks/miniclip_probe.py --out results/miniclip_probe.json
 
-Diagnoses the miniature's known gap (README, "Status"): colour, style, size and background are named
+Diagnoses the miniature's known gap (docs/miniature.md): colour, style, size and background are named
 well; position and shape are not, and a linear probe finds little shape information in the image
 features, so the gap is in the vision tower, not in the prompts. Then miniclip-v2 (a residual convolutional stem
 before its ViT, pretrained on the object world, dpt/data/objects.py): zero-shot naming of the object's kind among
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import build_miniclip, load_miniclip  # noqa: E402
 from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler, render  # noqa: E402
 from dpt.data.objects import KINDS  # noqa: E402
@@ -49,6 +50,7 @@ def shape_probe(model, n_train=3000, n_test=1000, seed=5):
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results/miniclip_probe.json")
     args = ap.parse_args(argv)

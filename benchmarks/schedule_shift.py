@@ -1,4 +1,4 @@
-"""What the corrected schedule moved (issue 22): every method's base-to-novel rows before (results/legacy-schedule/,
+"""What the corrected schedule moved: every method's base-to-novel rows before (results/legacy-schedule/,
 dpt's old lr_at, one epoch ahead of Dassl's) and after (results/miniature-v1/), mean over seeds 1-3, test split.
 
     python benchmarks/schedule_shift.py

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.engines import LocalEngine, RayEngine  # noqa: E402
 from dpt.files import write_record  # noqa: E402
@@ -30,6 +31,7 @@ KEYS = ("label", "dataset", "seed", "base", "novel", "hm", "run_id")
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=["coop", "kgcoop", "dpt"])
     ap.add_argument("--datasets", nargs="+", default=["mini_toys", "mini_paints"])

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import few_shot, load_dataset, subsample_classes  # noqa: E402
 from dpt.evaluate import accuracy  # noqa: E402
@@ -312,6 +313,7 @@ def step_efficiency(backbone_name: str, method_name: str, precision: str, device
 
 
 def main(argv=None):
+    cache_from_environment()  # $DPT_CACHE, as the commands read it
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbones", nargs="+", default=list(PROFILES), choices=list(PROFILES))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -71,10 +71,6 @@ class Backbone:
         return nn.functional.normalize(feats, dim=-1) if normalize else feats
 
 
-def available_backbones() -> list[str]:
-    return [*MINICLIPS, *open_clip.list_models()]
-
-
 def tokenize(tokenizer, texts: list[str], context_length: int) -> torch.Tensor:
     """Tokenize, refusing (never truncating) texts that do not fit the context with SOT/EOT."""
     if len(texts) == 0:
@@ -104,7 +100,7 @@ def check_device(device) -> None:
     try:
         d = torch.device(device)
     except (RuntimeError, TypeError):
-        raise BadInput(f"device {device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+        raise BadInput(f"device {device!r} is not a device; use device='cpu' (or 'cuda', 'cuda:N' on a GPU)") from None
     if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
         have = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA GPU"
         raise BadInput(f"device {device!r} was asked for, but this machine has {have}; use device='cpu' (or, in Colab, "

@@ -29,12 +29,21 @@ from .errors import BadInput
 from .files import atomic_save, locked, ours_by_path
 
 
-def default_cache_dir() -> Path:
-    value = os.environ.get("DPT_CACHE")
-    if value is not None and not value.strip():
-        raise BadInput("DPT_CACHE is set to an empty path; set it to a folder for the feature cache, or unset it "
-                       "(default: ~/.cache/dpt)")
-    return Path(value or Path.home() / ".cache" / "dpt").expanduser()
+CACHE_DIR: Path | None = None  # where features are cached when a call gives no cache_dir (None: ~/.cache/dpt)
+
+
+def set_cache_dir(folder) -> None:
+    """Where features are cached when a call gives no cache_dir (as torch.hub.set_dir: the commands and the course
+    set it from $DPT_CACHE; the library itself reads no environment). None: back to the default, ~/.cache/dpt."""
+    global CACHE_DIR
+    if folder is not None and not str(folder).strip():
+        raise BadInput("an empty path was given for the feature cache; give a folder")
+    CACHE_DIR = None if folder is None else Path(folder).expanduser()
+
+
+def cache_folder() -> Path:
+    """The folder of the feature cache now (home is looked up only here: a container may have none)."""
+    return CACHE_DIR or Path.home() / ".cache" / "dpt"
 
 
 def default_workers() -> int:
@@ -154,7 +163,7 @@ class FeatureCache:
 
     def __init__(self, backbone: Backbone, dataset: ClassificationDataset, transform: Callable, cache_dir=None):
         key = _digest(f"{weights_fingerprint(backbone)}|{transform!r}|{dataset.name}|{dataset.meta}")
-        self.path = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{key}.pt"
+        self.path = Path(cache_dir or cache_folder()) / f"{dataset.name}-{key}.pt"
 
     def read(self) -> dict[str, torch.Tensor]:
         if not self.path.is_file():
@@ -180,7 +189,7 @@ class FeatureCache:
                             self.path, kind="feature cache", own=ours_by_path)
         except OSError as e:  # read-only or full cache folder: the features are still good, just not kept
             warnings.warn(f"cannot write the feature cache at {self.path.parent} ({e.strerror or e}); running without "
-                          "it. Set DPT_CACHE (or cache_dir) to a writable folder to keep features.", stacklevel=3)
+                          "it. Give a writable cache_dir (or set_cache_dir) to keep features.", stacklevel=3)
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ import getpass
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,17 @@ def check_target(path, kind: str, own=None, force: bool = False, offer_force: bo
     if target.exists() and not force and not (own is not None and own(target)):
         raise BadInput(f"{text} exists and is not a {kind}: it is not replaced; choose another name"
                        + (", or force=True to replace it" if offer_force else ""))
+    if target.exists() and not force and read_only(target):
+        raise Unwritable(f"{text} is read-only (mode {target.stat().st_mode & 0o777:o}): it is not replaced; make it "
+                         f"writable (chmod u+w {text}) or choose another name"
+                         + (", or force=True to replace it" if offer_force else ""))
     return target
+
+
+def read_only(path: Path) -> bool:
+    """Whether `path` has no write bit at all (0444, 0555): its owner protected it. Root may write it all the
+    same (as in Colab and many containers), so the writers honour the bits themselves."""
+    return not (Path(path).stat().st_mode & 0o222)
 
 
 def ours_by_path(path: Path) -> bool:
@@ -63,20 +74,24 @@ def json_format(fmt: str):
     return own
 
 
-def writable_folder(folder, what: str) -> Path:
-    """`folder` (created if missing) after a probe write, or one line saying it cannot be written."""
+def writable_folder(folder, what: str, depth: int = 0) -> Path:
+    """`folder` (created if missing) after a probe write, or one line saying it cannot be written; what writers
+    killed mid-write left in it (depth=1: in its sub-folders too) is removed as it is opened."""
     if folder is None or not os.fspath(folder).strip():
         raise BadInput(f"an empty path was given for the {what}; give a folder")
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise BadInput(f"{folder} is a file; give a folder for the {what}")
     try:
+        if folder.exists() and read_only(folder):
+            raise PermissionError(13, f"read-only, mode {folder.stat().st_mode & 0o777:o}")
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".dpt-probe.")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".dpt-probe.{_writer_tag()}.", suffix=".tmp")
         os.close(fd)
         os.remove(probe)
     except OSError as e:
         raise Unwritable(f"cannot write into {folder}, the {what} ({e.strerror or e}); choose a writable folder") from None
+    remove_stale_temps_in(folder, depth)
     return folder
 
 
@@ -88,7 +103,8 @@ def _replace_atomically(path: Path, write, kind: str, own, force: bool = False) 
     target = path.resolve() if path.is_symlink() else path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+        remove_stale_temps_in(target.parent)  # what writers killed mid-write left in this folder
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{_writer_tag()}.", suffix=".tmp")
     except OSError as e:
         raise Unwritable(f"cannot write the {kind} {path} ({e.strerror or e}); choose a writable folder") from None
     os.close(fd)
@@ -109,27 +125,33 @@ def _umask() -> int:
     return mask
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Remove the temporary files that writers of `path` left when they were killed mid-write (a SIGKILL runs no
-    cleanup): those named for a process that no longer exists. Returns what was removed."""
-    path = Path(path)
-    target = path.resolve() if path.is_symlink() else path
-    return _remove_dead(target.parent, f".{target.name}.*.tmp", lambda tmp: tmp.name[len(target.name) + 2:])
+def _writer_tag() -> str:
+    """What a temporary file says of its writer: its process and this machine (`<pid>@<host hash>`), so that a
+    shared folder's temps of a writer on another machine are never taken for a dead writer's."""
+    return f"{os.getpid()}@{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]}"
 
 
-def remove_stale_temps_in(folder: Path) -> list[Path]:
-    """The same for every file of `folder` (a prompt folder: a run killed while saving its prompt)."""
-    return _remove_dead(Path(folder), ".*.tmp", lambda tmp: tmp.name[1:].rsplit(".", 3)[-3]
-                        if tmp.name.count(".") >= 4 else "")
-
-
-def _remove_dead(folder: Path, pattern: str, pid_part) -> list[Path]:
+def remove_stale_temps_in(folder: Path, depth: int = 0) -> list[Path]:
+    """Remove the temporary files (`.<name>.<pid>@<host>.<random>.tmp`) that dpt's writers into `folder` left when
+    they were killed mid-write (a SIGKILL runs no cleanup): those of this machine named for a process that no
+    longer exists, never a live writer's, another machine's or a file of another kind. depth=1: in its sub-folders
+    too (a runs folder's run folders). Says so in one line when it removed any (and nothing otherwise); a file it
+    cannot remove is left. Returns what was removed."""
+    folder, host = Path(folder), _writer_tag().split("@")[1]
+    folders = [folder, *(sorted(p for p in folder.iterdir() if p.is_dir()) if depth and folder.is_dir() else ())]
     removed = []
-    for tmp in folder.glob(pattern) if folder.is_dir() else ():
-        pid = pid_part(tmp).split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    for f in folders:
+        for tmp in f.glob(".*.tmp") if f.is_dir() else ():
+            pid, _, where = tmp.name[1:].rsplit(".", 3)[1].partition("@") if tmp.name.count(".") >= 4 else ("", "", "")
+            if where == host and pid.isdigit() and not _alive(int(pid)):
+                try:
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+                except OSError:  # somebody else's folder rules (a sticky bit): not ours to force
+                    pass
+    if removed:
+        print(f"note: removed {len(removed)} temporary file(s) that a writer killed mid-write left in "
+              f"{shown(folder)} ({', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''})")
     return removed
 
 
@@ -218,7 +240,7 @@ def write_notebook(nb, path: Path) -> None:
 def lock_path(path: Path) -> Path:
     """Where the lock of `path` lives: a folder of lock files of this user's (never beside the locked file, so a
     refused or killed command leaves nothing in results/ or the cache)."""
-    folder = Path(os.environ.get("DPT_LOCKS") or Path(tempfile.gettempdir()) / f"dpt-locks-{_user()}")
+    folder = Path(tempfile.gettempdir()) / f"dpt-locks-{_user()}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / (hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24] + ".lock")
 

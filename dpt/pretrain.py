@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from .backbones import MINICLIPS, OPENAI_MEAN, OPENAI_STD, build_clip
 from .data import objects
 from .data.world import SceneSampler, caption, render
-from .errors import BadInput
+from .errors import BadInput, cause
 from .files import atomic_save
-from .weights import load_state_dict
+from .weights import load_state_dict, tensors
 from .text_encoder import TextEncoder
 
 import open_clip
@@ -107,6 +107,62 @@ def lr_lambda(warmup: int, steps: int):
     return lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup)))
 
 
+def clip_optimizer(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """open_clip's AdamW: weight decay on the matrices only (not on gains, biases or embeddings)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def clip_step(model, opt, sched, images: torch.Tensor, tokens: torch.Tensor) -> float:
+    """One contrastive step (gradients clipped at norm 1, the temperature kept below 100); returns the loss."""
+    loss = clip_loss(model, images, tokens)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+    return loss.item()
+
+
+def load_init(model, init, arch: str) -> None:
+    """The weights of checkpoint `init` into `model` (one that does not fit is one line, not a traceback)."""
+    try:
+        model.load_state_dict({k: v.float() for k, v in load_state_dict(Path(init)).items()})
+    except RuntimeError as e:
+        raise BadInput(f"init {init} does not fit the {arch} architecture ({cause(e)}); pass a checkpoint of "
+                       f"`python -m dpt pretrain --arch {arch}`") from None
+
+
+PARTIAL_KEYS = ("model", "optimizer", "schedule", "rng", "torch_rng", "history", "probes", "step", "settings",
+                "seconds")
+
+
+def resume_state(partial: Path, settings, model, opt, sched, rng) -> dict:
+    """Load a pretraining's saved state into the model, optimiser, schedule and both random generators (refused
+    where it was started with other settings); returns it for its history and step."""
+    fresh = f"To start afresh, delete it (rm {partial}) and run again."
+    try:
+        state = torch.load(partial, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise BadInput(f"cannot resume from {partial}: the file is unreadable ({cause(e)}). {fresh}") from None
+    if not isinstance(state, dict) or not set(PARTIAL_KEYS) <= set(state) or not tensors(state["model"]):
+        raise BadInput(f"cannot resume from {partial}: it is not a pretraining state (its model, optimizer, step, "
+                       f"... are not all there, or not tensors). {fresh}")
+    if state["settings"] != settings:
+        raise BadInput(f"resume: {partial} was started with other settings ({state['settings']}); pass "
+                       "resume=False (or delete it) to start afresh, or give the same settings")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["schedule"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state
+
+
 def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_decay=0.1, warmup=150, seed=0,
              workers=2, progress=True, log_every=50, group_size=1, init=None, arch="miniclip", world=None,
              cfg=None, conv_stem=None, probe_every=0, probe=None, partial: Path | None = None, save_every=250,
@@ -130,8 +186,7 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     world = world or (spec.world if spec else "shapes")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    size = cfg["vision_cfg"]["image_size"]
-    ctx_len = cfg["text_cfg"]["context_length"]
+    size, ctx_len = cfg["vision_cfg"]["image_size"], cfg["text_cfg"]["context_length"]
     scenes, images = render_corpus(corpus_size, seed, size, workers, progress, world)
     caption_fn = WORLDS[world][1]
     tokenizer = open_clip.get_tokenizer("ViT-B-16")
@@ -139,39 +194,20 @@ def pretrain(steps=2000, batch_size=256, corpus_size=100_000, lr=1.5e-3, weight_
     members = [np.flatnonzero(keys == k) for k in range(keys.max() + 1)]
     model = build_clip(cfg, conv_stem)
     if init is not None:
-        model.load_state_dict({k: v.float() for k, v in load_state_dict(Path(init)).items()})
+        load_init(model, init, arch)
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = clip_optimizer(model, lr, weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, steps))
     history, probe_log, start, before, t0 = [], [], 0, 0.0, time.time()
     if resume and partial is not None and partial.is_file():
-        state = torch.load(partial, map_location="cpu", weights_only=False)
-        if state["settings"] != settings:
-            raise BadInput(f"resume: {partial} was started with other settings ({state['settings']}); pass "
-                           "resume=False (or delete it) to start afresh, or give the same settings")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["schedule"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        state = resume_state(partial, settings, model, opt, sched, rng)
         history, probe_log, start, before = state["history"], state["probes"], state["step"], state["seconds"]
     bar = tqdm(range(start, steps), desc=f"pretraining {arch}", disable=not progress, initial=start, total=steps)
     for step in bar:
         idx = sample_batch(rng, keys, members, batch_size, group_size)
         x = to_tensor(images[idx])
         tokens = tokenizer([caption_fn(scenes[i], rng) for i in idx], context_length=ctx_len)
-        loss = clip_loss(model, x, tokens)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
-        history.append((step, loss.item()))
+        history.append((step, clip_step(model, opt, sched, x, tokens)))
         if step % log_every == 0:
             bar.set_postfix(loss=f"{history[-1][1]:.3f}")
         done = step + 1

@@ -107,7 +107,7 @@ def load_open_clip(name: str, pretrained: str | None, device) -> tuple[CLIP, Cal
             f"could not load weights {pretrained!r} for {name} ({cause(e)}). "
             "What to do: go online once so open_clip downloads and caches them; or download the checkpoint "
             f"elsewhere and pass its file path: load_backbone({name!r}, pretrained=PATH); or run on the offline "
-            "miniature: backbone 'miniclip', the 'miniature' profile (DPT_PROFILE=miniature).") from e
+            "miniature: backbone 'miniclip', the 'miniature' profile.") from e
     return model, train_pre, val_pre
 
 

@@ -17,7 +17,7 @@ from .data.dataset import ClassificationDataset
 from .evaluate import base_novel_scores, percent, score, score_images
 from .config import check
 from .inputs import AUGMENTATIONS, TrialInputs, base_novel_sets, trial_inputs
-from .methods import METHODS, MethodConfig, PromptMethod, build_method
+from .methods import METHODS, MethodConfig, PromptMethod, build_method, check_method
 from .trainer import TrainConfig, train
 
 
@@ -25,7 +25,7 @@ from .trainer import TrainConfig, train
 class RunConfig:
     method: str = "coop"
     shots: int = 16
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig | None = None  # None: TrainConfig.for_method(method), the defaults under its own
     method_cfg: MethodConfig = field(default_factory=MethodConfig)
     augment: str = "none"  # "none", "views" (V encoded views per shot, cycled) or "online" (see dpt.inputs)
     views: int = 0  # augmented views per shot with augment "views"
@@ -39,6 +39,10 @@ class RunConfig:
         check(isinstance(self.shots, int) and self.shots >= 1, f"shots must be a whole number of at least 1, got "
                                                                f"{self.shots}")
         check(self.classes in ("base", "all"), f"classes must be base or all, got {self.classes!r}")
+        check_method(self.method)
+        if self.train is None:  # what `python -m dpt base2novel --methods NAME` trains, with no options given
+            self.train = TrainConfig.for_method(self.method)
+        METHODS[self.method].check_run(self.method_cfg, self.train)  # a method config this training cannot run
 
 
 def run_info(dataset, run: RunConfig, backbone) -> dict:
@@ -52,7 +56,6 @@ def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: 
               resume: bool = False, progress: bool = True, run_info: dict | None = None) -> dict:
     """Train `run.method` on its classes' shots, then score every evaluation set.
     Returns {"accuracy": {name: percent}, "correct": {name: per-image bools}, "history", "model"}."""
-    METHODS[run.method].check_run(run.method_cfg, run.train)
     torch.manual_seed(run.train.seed)  # the initial state of every learnable module
     method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
     history = []

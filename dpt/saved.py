@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .backbones import Backbone, load_backbone, weights_fingerprint
+from .weights import tensors
 from .errors import BadInput, cause
 from .files import atomic_save, check_target, torch_format
 from .methods import METHODS, MethodConfig, PromptMethod, build_method
@@ -62,9 +63,20 @@ def read_prompt_file(path: str | Path) -> dict:
         raise BadInput(f"{path} is not a dpt prompt file; write one with save_prompts(method, path)")
     if doc.get("version") != VERSION:
         raise BadInput(f"{path} is a version {doc.get('version')} prompt file, this dpt reads version {VERSION}")
-    if doc["method"] not in METHODS:
-        raise BadInput(f"{path} holds a {doc['method']!r} prompt, a method this dpt does not have")
+    if doc.get("method") not in METHODS:
+        raise BadInput(f"{path} holds a {doc.get('method')!r} prompt, a method this dpt does not have")
+    checks = (("state", tensors(doc.get("state"))), ("method_config", isinstance(doc.get("method_config"), dict)),
+              ("classnames", _strings(doc.get("classnames"))), ("template", isinstance(doc.get("template"), str)),
+              ("backbone", isinstance(doc.get("backbone"), str)), ("weights", isinstance(doc.get("weights"), str)))
+    wrong = next((k for k, ok in checks if not ok), None)
+    if wrong:
+        raise BadInput(f"{path} is a damaged prompt file (its {wrong!r} is {type(doc.get(wrong)).__name__}, not what a "
+                       "prompt file holds); write it again with save_prompts(method, path)")
     return doc
+
+
+def _strings(items) -> bool:
+    return isinstance(items, list) and bool(items) and all(isinstance(c, str) for c in items)
 
 
 @dataclass
@@ -189,11 +201,11 @@ def _expand(images) -> Iterable:
 RECORDED = "recorded"  # load_prompts' default: the weights the file names, as this machine can load them
 
 
-def recorded_weights(doc: dict) -> str | None:
+def recorded_weights(doc: dict, fallback: str | None = None) -> str | None:
     """The weights to load a prompt file's backbone with: the checkpoint file it was trained with where that file
-    is here; else $DPT_PRETRAINED for an open_clip backbone (as the training commands read it); else the tag it
-    names ('openai'), or the default weights. The fingerprint check after loading confirms the choice."""
-    import os
+    is here; else `fallback` for an open_clip backbone (the commands pass $DPT_PRETRAINED, as their training reads
+    it); else the tag it names ('openai'), or the default weights. The fingerprint check after loading confirms the
+    choice."""
     from .backbones import MINICLIPS
     from .pretrained import looks_like_checkpoint
     source = doc.get("weights_source")
@@ -202,28 +214,27 @@ def recorded_weights(doc: dict) -> str | None:
     is_file = looks_like_checkpoint(source)
     if is_file and Path(source).expanduser().is_file():
         return source
-    if doc["backbone"] not in MINICLIPS and os.environ.get("DPT_PRETRAINED"):
-        return os.environ["DPT_PRETRAINED"]
+    if doc["backbone"] not in MINICLIPS and fallback:
+        return fallback
     return source if source and not is_file else "default"
 
 
 def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained: str | None = RECORDED,
-                 device: str = "cpu") -> SavedPrompt:
+                 device: str = "cpu", fallback_weights: str | None = None) -> SavedPrompt:
     """A saved prompt on its backbone (loaded by name from the file, with `pretrained` weights, by default those
-    the file records: `recorded_weights`), unless given; the weights must have the fingerprint the prompt was
-    trained with."""
+    the file records: `recorded_weights`, with `fallback_weights` for an open_clip file that is not here), unless
+    given; the weights must have the fingerprint the prompt was trained with."""
     path = Path(path).expanduser()
     doc = read_prompt_file(path)
     if backbone is None:
-        pretrained = recorded_weights(doc) if pretrained == RECORDED else pretrained
+        pretrained = recorded_weights(doc, fallback_weights) if pretrained == RECORDED else pretrained
         backbone = load_backbone(doc["backbone"], pretrained=pretrained, device=device)
     if backbone.name != doc["backbone"]:
         raise BadInput(f"{path} was trained on {doc['backbone']}, not {backbone.name}: load it on {doc['backbone']}")
     got = weights_fingerprint(backbone)
     if got != doc["weights"]:
         raise BadInput(f"{path} was trained on {doc['backbone']} weights {doc['weights']}, these are {got}: a prompt "
-                       "means nothing on other weights; load the checkpoint it was trained with (pretrained=PATH, or "
-                       "set DPT_PRETRAINED=PATH)")
+                       "means nothing on other weights; load the checkpoint it was trained with (pretrained=PATH)")
     cfg = MethodConfig.from_dict(doc["method_config"])
     method = build_method(doc["method"], backbone, doc["classnames"], doc["template"], cfg)
     try:
@@ -236,14 +247,21 @@ def load_prompts(path: str | Path, backbone: Backbone | None = None, pretrained:
 
 def load_head(path: str | Path) -> dict:
     """An exported head: {"features" [C, D], "classnames", "backbone", "weights", "logit_scale", ...}."""
-    doc = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    try:
+        doc = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    except Exception as e:  # missing, truncated, not a torch file
+        raise BadInput(f"{path} is not a head exported by dpt ({cause(e)}); write one with export_head(path)") from None
     if not isinstance(doc, dict) or doc.get("format") != HEAD_FORMAT:
         raise BadInput(f"{path} is not a head exported by dpt (export_head(path))")
+    if not isinstance(doc.get("features"), torch.Tensor) or not _strings(doc.get("classnames")) \
+            or isinstance(doc.get("logit_scale"), bool) or not isinstance(doc.get("logit_scale"), (int, float)):
+        raise BadInput(f"{path} is a damaged head (its features, class names or logit scale are not what "
+                       "export_head writes); export it again with export_head(path)")
     return doc
 
 
 def head_logits(model, head: dict, images: torch.Tensor) -> torch.Tensor:
-    """Logits of plain open_clip `model` with an exported head (what the README shows, in one function)."""
+    """Logits of plain open_clip `model` with an exported head (what docs/learned-prompts.md shows, in one function)."""
     with torch.no_grad():
         feats = F.normalize(model.encode_image(images), dim=-1)
         return head["logit_scale"] * feats @ head["features"].to(feats.dtype).T

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import check, check_numbers, flatten, from_dict
-from .errors import BadInput, DptError
+from .errors import BadInput, DptError, cause
 from .files import Busy, append_lines, atomic_save, atomic_write_text, exclusive, ours_by_path
 from .methods.base import PromptMethod
+from .weights import tensors
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -32,7 +34,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
+    """SGD with CoOp's settings; 30 epochs, chosen on the default miniature's val split (a method's own
+    `train_defaults` go on top: RunConfig applies them)."""
+    epochs: int = 30
     batch_size: int = 32
     lr: float = 0.002
     momentum: float = 0.9
@@ -59,6 +63,14 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         return from_dict(cls, d, "training")
+
+    @classmethod
+    def for_method(cls, method: str, **overrides) -> "TrainConfig":
+        """These defaults under `method`'s own `train_defaults` (CoCoOp's batch of 8, IVLP's lr and batch), then
+        `overrides`: TrainConfig.for_method("cocoop", epochs=5) keeps CoCoOp's batch."""
+        from .methods.registry import METHODS, check_method
+        check_method(method)
+        return from_dict(cls, {**METHODS[method].train_defaults, **overrides}, "training")
 
 
 class NonFiniteLoss(DptError, FloatingPointError):
@@ -251,50 +263,17 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
     device = method.hand.device
     data = as_training_set(method, features, labels)
     labels = data.labels.to(device)
-    n = len(labels)
-    if n == 0:
+    if len(labels) == 0:
         raise ValueError("no training samples")
-    opt = build_optimizer(method, cfg)
-    critic_opt = build_critic_optimizer(method)
+    opt, critic_opt = build_optimizer(method, cfg), build_critic_optimizer(method)
     optimizers = [o for o in (opt, critic_opt) if o is not None]
     autocast, use_scaler = _autocast(device, cfg.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     identity = {"train": asdict(cfg), "method": method.name, "method_cfg": asdict(method.cfg),
                 "classes": list(method.classnames), **(run_info or {})}
-    out = Path(out_dir) if out_dir else None
-    ckpt_path = out / "checkpoint.pt" if out else None
-    log_path = out / "log.jsonl" if out else None
-    history: list[dict] = []
-    start_epoch = 0
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path and ckpt_path.is_file():
-        try:
-            state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        except Exception as e:
-            raise CorruptCheckpoint(
-                f"cannot resume from {ckpt_path}: the file is unreadable ({type(e).__name__}). To start this run "
-                f"fresh, delete it (rm {ckpt_path}) and run again.") from e
-        keys = {"identity", "method", "optimizer", "epoch", "history"}
-        if not isinstance(state, dict) or not keys <= set(state):
-            raise CorruptCheckpoint(f"cannot resume from {ckpt_path}: it is not a dpt training checkpoint (a "
-                                    f"{type(state).__name__} without {', '.join(sorted(keys - set(state) if isinstance(state, dict) else keys))}). "
-                                    f"To start this run fresh, delete it (rm {ckpt_path}) and run again.")
-        if state["identity"] != identity:
-            raise ConfigMismatch(f"refusing to resume {ckpt_path}: the run's configuration changed "
-                                 f"({_diff(state['identity'], identity)}). Use a new out_dir, or resume=False to start afresh.")
-        method.load_state_dict(state["method"])
-        opt.load_state_dict(state["optimizer"])
-        if critic_opt is not None:
-            critic_opt.load_state_dict(state["critic_optimizer"])
-        if scaler.is_enabled() and state.get("scaler"):  # fp16: resume at the scale (and growth count) reached
-            scaler.load_state_dict(state["scaler"])
-        start_epoch = state["epoch"] + 1
-        history = state["history"]
-        _write_log(log_path, history)  # drops steps logged after this checkpoint (a kill between the two writes)
-    elif log_path and log_path.exists():
-        log_path.unlink()
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    folder = RunFolder(out_dir, identity) if out_dir else None
+    start_epoch, history = folder.start(resume, method, opt, critic_opt, scaler) if folder else (0, [])
+    steps_per_epoch = math.ceil(len(labels) / cfg.batch_size)
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"training {method.name}", disable=not progress,
                initial=start_epoch, total=cfg.epochs)
     method.begin_training(data)
@@ -312,47 +291,117 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
             step = epoch * steps_per_epoch + s
             if max_steps is not None and step >= max_steps:
                 break
-            try:
-                with autocast:
-                    loss, terms = method.loss(x, y)
-            except torch.OutOfMemoryError:
-                raise OutOfMemory(_oom_message(method, cfg, device)) from None
-            record = {"epoch": epoch, "step": step, "lr": lr, "loss": float(loss.detach()),
-                      **{k: float(v.detach()) for k, v in terms.items()}}
-            if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
-                raise NonFiniteLoss(f"non-finite loss at epoch {epoch}, step {step}: {record}. "
-                                    f"Last finite values: {last_finite or 'none (first step)'}. "
-                                    "Lower the learning rate or the MI weight, or check the input features.")
-            last_finite = record
-            scale = scaler.get_scale() if scaler.is_enabled() else None
-            try:
-                optimizer_step(method, loss, terms, optimizers, scaler)
-            except torch.OutOfMemoryError:
-                raise OutOfMemory(_oom_message(method, cfg, device)) from None
-            if scale is not None:  # fp16: the scale the step ran at, and whether an inf/NaN gradient skipped it
-                record["loss_scale"] = scale
-                record["skipped"] = scaler.get_scale() < scale
-            epoch_log.append(record)
+            with out_of_memory_said(method, cfg, device):
+                record = training_step(method, x, y, autocast, optimizers, scaler, {"epoch": epoch, "step": step,
+                                                                                    "lr": lr}, last_finite)
+            epoch_log.append(last_finite := record)
         history += epoch_log
         method.end_epoch(epoch, cfg.epochs)
         if epoch_log:  # an epoch can run no step (max_steps reached)
             bar.set_postfix(loss=f"{sum(r['loss'] for r in epoch_log) / len(epoch_log):.3f}", lr=f"{lr:.2e}")
-        if out:
-            append_lines(log_path, [json.dumps(r) + "\n" for r in epoch_log], kind="training log", own=ours_by_path)
-            atomic_save({"identity": identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
-                         "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
-                         "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, ckpt_path,
-                        kind="checkpoint", own=ours_by_path)
+        if folder:
+            folder.end_epoch(epoch, epoch_log, history, method, opt, critic_opt, scaler)
         if stop_after_epoch is not None and epoch >= stop_after_epoch or \
                 max_steps is not None and (epoch + 1) * steps_per_epoch >= max_steps:
             break
     method.end_training(data)
-    bad = [n for n, p in method.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
-    if bad:  # the last update can break the weights even when every loss was finite
-        raise NonFiniteLoss(f"training ended with non-finite parameters ({', '.join(bad)}); lower the learning "
-                            "rate or the MI weight, or check the input features")
+    check_finite_parameters(method)
     method.eval()
     return history
+
+
+def training_step(method, x, y, autocast, optimizers: list, scaler, record: dict, last_finite: dict) -> dict:
+    """One optimisation step on a batch; returns its log record (the loss, each term and, under fp16, the scale the
+    step ran at and whether an inf/NaN gradient skipped it). A non-finite loss stops the run, saying where."""
+    with autocast:
+        loss, terms = method.loss(x, y)
+    record = {**record, "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+    if not all(math.isfinite(v) for k, v in record.items() if k not in ("epoch", "step", "lr")):
+        raise NonFiniteLoss(f"non-finite loss at epoch {record['epoch']}, step {record['step']}: {record}. "
+                            f"Last finite values: {last_finite or 'none (first step)'}. "
+                            "Lower the learning rate or the MI weight, or check the input features.")
+    scale = scaler.get_scale() if scaler.is_enabled() else None
+    optimizer_step(method, loss, terms, optimizers, scaler)
+    if scale is not None:
+        record["loss_scale"] = scale
+        record["skipped"] = scaler.get_scale() < scale
+    return record
+
+
+@contextmanager
+def out_of_memory_said(method: PromptMethod, cfg: TrainConfig, device):
+    """torch's out-of-memory error as one line saying what to lower."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise OutOfMemory(_oom_message(method, cfg, device)) from None
+
+
+def check_finite_parameters(method: PromptMethod) -> None:
+    """The last update can break the weights even when every loss was finite."""
+    bad = [n for n, p in method.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:
+        raise NonFiniteLoss(f"training ended with non-finite parameters ({', '.join(bad)}); lower the learning "
+                            "rate or the MI weight, or check the input features")
+
+
+class RunFolder:
+    """A run's folder: `log.jsonl` (a line per step) and `checkpoint.pt` (the state after the last finished epoch,
+    with the run's identity, so a resume with another configuration is refused)."""
+
+    def __init__(self, out_dir, identity: dict):
+        self.out, self.identity = Path(out_dir), identity
+        self.checkpoint, self.log = self.out / "checkpoint.pt", self.out / "log.jsonl"
+
+    def start(self, resume: bool, method, opt, critic_opt, scaler) -> tuple[int, list[dict]]:
+        """(first epoch to train, the log so far): from the checkpoint with `resume`, else from nothing."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (resume and self.checkpoint.is_file()):
+            self.log.unlink(missing_ok=True)
+            return 0, []
+        state = self._read(method.hand.device)
+        try:
+            method.load_state_dict(state["method"])
+            opt.load_state_dict(state["optimizer"])
+            if critic_opt is not None:
+                critic_opt.load_state_dict(state["critic_optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise CorruptCheckpoint(f"cannot resume from {self.checkpoint}: its state does not fit this "
+                                    f"{method.name} ({cause(e)}). To start this run fresh, delete it (rm "
+                                    f"{self.checkpoint}) and run again.") from None
+        if scaler.is_enabled() and state.get("scaler"):  # fp16: resume at the scale (and growth count) reached
+            scaler.load_state_dict(state["scaler"])
+        _write_log(self.log, state["history"])  # drops steps logged after this checkpoint (a kill between writes)
+        return state["epoch"] + 1, state["history"]
+
+    def _read(self, device) -> dict:
+        path = self.checkpoint
+        try:
+            state = torch.load(path, map_location=device, weights_only=False)
+        except Exception as e:
+            raise CorruptCheckpoint(f"cannot resume from {path}: the file is unreadable ({type(e).__name__}). To "
+                                    f"start this run fresh, delete it (rm {path}) and run again.") from e
+        keys = {"identity", "method", "optimizer", "epoch", "history"}
+        missing = sorted(keys - set(state)) if isinstance(state, dict) else sorted(keys)
+        if missing or not tensors(state["method"]):
+            what = f"without {', '.join(missing)}" if missing else "whose method state is not all tensors"
+            raise CorruptCheckpoint(f"cannot resume from {path}: it is not a dpt training checkpoint (a "
+                                    f"{type(state).__name__} {what}). To start this run fresh, delete it (rm "
+                                    f"{path}) and run again.")
+        if state["identity"] != self.identity:
+            raise ConfigMismatch(f"refusing to resume {path}: the run's configuration changed "
+                                 f"({_diff(state['identity'], self.identity)}). Use a new out_dir, or resume=False "
+                                 "to start afresh.")
+        return state
+
+    def end_epoch(self, epoch: int, epoch_log: list[dict], history: list[dict], method, opt, critic_opt,
+                  scaler) -> None:
+        """The epoch's steps appended to the log, then the checkpoint replaced (atomically) by the state now."""
+        append_lines(self.log, [json.dumps(r) + "\n" for r in epoch_log], kind="training log", own=ours_by_path)
+        atomic_save({"identity": self.identity, "method": method.state_dict(), "optimizer": opt.state_dict(),
+                     "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
+                     "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, self.checkpoint,
+                    kind="checkpoint", own=ours_by_path)
 
 
 def _write_log(path: Path, records: list[dict]) -> None:

@@ -31,7 +31,17 @@ def load_state_dict(path: Path) -> dict:
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise BackboneUnavailable(f"checkpoint file {path} holds no state dict")
+    if not tensors(state):  # checked here, so that no loader reaches `.float()` or a copy with it
+        wrong = next((k, v) for k, v in state.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor)))
+        raise BackboneUnavailable(f"checkpoint file {path} is not a model checkpoint: its state dict holds "
+                                  f"{type(wrong[1]).__name__} {str(wrong[0])[:60]!r}, not a tensor; pass a checkpoint "
+                                  "of model weights (a saved model.state_dict())")
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def tensors(state) -> bool:
+    """Whether `state` is a state dict: names to tensors (what every loader checks before `.float()` or a copy)."""
+    return isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
 
 
 def weights_fingerprint(backbone) -> str:

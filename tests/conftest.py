@@ -5,6 +5,9 @@ import torch
 
 os.environ.setdefault("DPT_CACHE", os.path.join(os.path.dirname(__file__), "..", ".cache", "dpt-tests"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# the library reads no environment: tests that call it directly cache where the commands (run in-process) do
+from dpt.features import set_cache_dir  # noqa: E402
+set_cache_dir(os.environ["DPT_CACHE"])
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +137,12 @@ def pytest_collection_modifyitems(config, items):
                 or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(v in SLOW_FIXTURES for v in params.values() if isinstance(v, str))
                 or str(item.fspath).endswith(".ipynb")):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir_restored():
+    """A command run in-process sets the library's cache folder from $DPT_CACHE: each test starts from the suite's."""
+    import dpt.features
+    before = dpt.features.CACHE_DIR
+    yield
+    dpt.features.CACHE_DIR = before

@@ -1,5 +1,5 @@
 """Every bad input stops with one line (what is wrong, what to do), exit status 2, before any work,
-and nothing is recorded (issue 11's list, one test each)."""
+and nothing is recorded (one test each)."""
 import json
 import os
 import subprocess
@@ -257,7 +257,7 @@ def test_pretrain_never_writes_into_the_package(capsys, argv, match):
     assert _assets_digest() == before
 
 
-# ---- the table (issue 27): one row per case; each must exit non-zero with one line and leave nothing behind ----
+# ---- the table: one row per case; each must exit non-zero with one line and leave nothing behind ----
 QUICK = ["--datasets", "mini_toys", "--seeds", "1", "--split", "val", "--no-progress"]
 
 
@@ -298,7 +298,7 @@ CASES = [  # (id, command line after `python -m dpt`, fragment)
      "--num-cpus must be at least 1"),
     ("ray-nothing-listening", ["base2novel", "--methods", "coop", "--engine", "ray", "--address", "127.0.0.1:9",
                                *QUICK], "nothing answers at --address 127.0.0.1:9"),
-    ("device-gpu", ["base2novel", "--methods", "coop", "--device", "gpu", *QUICK], "--device 'gpu' is not a device"),
+    ("device-gpu", ["base2novel", "--methods", "coop", "--device", "gpu", *QUICK], "device 'gpu' is not a device; use device='cpu' (or 'cuda', 'cuda:N' on a GPU) (on the command line: --device cpu)"),
     ("seed-beyond-64-bits", ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds",
                              "99999999999999999999999"], "seeds must be whole numbers from 0 to"),
     ("gpa-beyond-epochs", ["base2novel", "--methods", "promptsrc", "--set", "gpa_mean=50", *QUICK],

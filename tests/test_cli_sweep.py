@@ -1,4 +1,4 @@
-"""Every command, every option: what a user sees (issue 27, sharpened). Cases come from the commands' own argument
+"""Every command, every option: what a user sees. Cases come from the commands' own argument
 parsers, so an option added later is swept too. Each invocation runs in-process until it exits, or until it would
 start real work (loading a model, executing a notebook, rendering a corpus), which is stopped there.
 

@@ -1,5 +1,5 @@
-"""dpt's exploration term, adaptive anchor and inference ensemble (issue 24): a known-answer case for each loss
-term, the gradient reaching the prompt, the critics' own optimiser, adaptive weights from training shots only, and
+"""dpt's exploration term, adaptive anchor and inference ensemble (the variants the search rejected): a known-answer
+case for each loss term, the gradient reaching the prompt, the critics' own optimiser, adaptive weights from training shots only, and
 the inference fusion."""
 import math
 
@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from dpt.inputs import CachedViews
-from dpt.methods import MethodConfig, build_method
+from dpt.errors import BadInput
+from dpt.methods import DualViewPrompt, DualViewVariants, MethodConfig, build_method
 from dpt.methods.base import ensembled
 from dpt.mi import InfoNCE, make_estimator
 from dpt.trainer import TrainConfig, build_critic_optimizer, build_optimizer, train
@@ -105,3 +106,16 @@ def test_a_fixed_ensemble_mixes_the_hand_crafted_view_in(miniclip):
     torch.manual_seed(0)
     m = build_method("dpt", miniclip, CLASSES, "a photo of a {}.", MethodConfig(ensemble=0.3))
     assert torch.allclose(m.text_features(), F.normalize(0.7 * m.soft_features() + 0.3 * m.hand, dim=-1), atol=1e-6)
+
+
+def test_a_dpt_prompt_saved_with_the_variants_buffers_still_loads(miniclip):
+    """dpt's files from before its variants moved to their own class hold two buffers at their defaults (an anchor
+    of ones, the ensemble weight): the method loads them; a file whose variant is on builds the variants' class."""
+    m = build_method("dpt", miniclip, CLASSES, "a photo of a {}.")
+    assert type(m) is DualViewPrompt and not hasattr(m, "anchor_weights")
+    old = {**m.state_dict(), "anchor_weights": torch.ones(len(CLASSES)), "ensemble_weight": torch.tensor(0.3)}
+    m.load_state_dict(old)  # strict: no unexpected key
+    v = build_method("dpt", miniclip, CLASSES, "a photo of a {}.", MethodConfig(anchor="accuracy"))
+    assert type(v) is DualViewVariants and "anchor_weights" in v.state_dict()
+    with pytest.raises(BadInput, match="build_method"):
+        DualViewPrompt(miniclip, CLASSES, "a photo of a {}.", MethodConfig(mi_visual="soft"))

@@ -1,4 +1,4 @@
-"""The fidelity criteria: Spearman's rho, each verdict, the table per profile, and the README and course showing the
+"""The fidelity criteria: Spearman's rho, each verdict, the table per profile, and the docs and course showing the
 table the criteria files hold (not a typed copy)."""
 import json
 import subprocess
@@ -68,8 +68,8 @@ def test_every_miniature_profile_has_committed_criteria():
     assert "not measured" not in committed_table()
 
 
-def test_the_readme_shows_the_committed_table():
-    assert committed_table() in (ROOT / "README.md").read_text()
+def test_the_docs_show_the_committed_table():
+    assert committed_table() in (ROOT / "docs" / "miniature.md").read_text()
 
 
 @pytest.mark.parametrize("notebook", ["00_setup_and_tour", "06_base_to_novel_benchmark"])
@@ -90,3 +90,11 @@ def test_the_command_refuses_an_unknown_profile_before_any_run(tmp_path):
 def test_the_table_lists_every_miniature_profile():
     from dpt.experiments.profiles import PROFILE_NAMES
     assert set(FIDELITY_PROFILES) == {n for n in PROFILE_NAMES if n.startswith("miniature-")}
+
+
+def test_the_docs_show_each_profiles_committed_diagnostics():
+    from dpt.experiments.fidelity import format_diagnostics
+    docs = (ROOT / "docs" / "miniature.md").read_text()
+    for profile in FIDELITY_PROFILES:
+        table = format_diagnostics(profile, ROOT)
+        assert "not measured" not in table and table in docs, profile

@@ -162,3 +162,54 @@ def test_library_modules_import_without_the_experiment_layer(name):
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def library_files(root: Path = ROOT) -> list[Path]:
+    return [p for p in sorted((root / "dpt").rglob("*.py")) if "experiments" not in p.relative_to(root / "dpt").parts
+            and p.name != "__main__.py"]
+
+
+def environment_reads(path: Path) -> list[str]:
+    """Where a module reads the environment (os.environ, os.getenv, os.putenv), as 'file:line'."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.attr] if isinstance(node, ast.Attribute) else [node.id] if isinstance(node, ast.Name) else \
+            [a.name for a in node.names] if isinstance(node, ast.ImportFrom) and node.module == "os" else []
+        if any(n in ("environ", "getenv", "environb") for n in names):
+            out.append(f"{path.name}:{node.lineno}")
+    return out
+
+
+def long_functions(path: Path, limit: int = 60) -> list[str]:
+    return [f"{path.name}:{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > limit]
+
+
+def test_the_library_reads_no_environment_variable():
+    """Paths and weights are arguments: the commands and the course resolve $DPT_CACHE, $DPT_PRETRAINED, ..."""
+    assert [r for p in library_files() for r in environment_reads(p)] == []
+
+
+def test_no_library_function_is_longer_than_60_lines():
+    assert [f for p in library_files() for f in long_functions(p)] == []
+
+
+def test_the_dual_view_method_and_the_training_loop_stay_short():
+    """The course's central method reads top to bottom (its rejected variants live beside it), and so does the
+    trainer's loop (checkpoints, scaling and error translation live in the helpers it calls)."""
+    assert len((ROOT / "dpt/methods/dual_view.py").read_text().splitlines()) <= 100
+    loop = next(n for n in ast.walk(ast.parse((ROOT / "dpt/trainer.py").read_text()))
+                if isinstance(n, ast.FunctionDef) and n.name == "_train")
+    assert loop.end_lineno - loop.lineno + 1 <= 70
+
+
+def test_the_size_and_environment_checks_find_planted_offenders(tmp_path):
+    root = _tree(tmp_path, {
+        "dpt/a.py": "import os\nCACHE = os.environ.get('X')\n",
+        "dpt/b.py": "from os import getenv\n\ndef f():\n    return getenv('X')\n",
+        "dpt/c.py": "def g():\n" + "    x = 1\n" * 60,
+        "dpt/experiments/d.py": "import os\nY = os.environ['Y']\n",
+    })
+    files = library_files(root)
+    assert [r for p in files for r in environment_reads(p)] == ["a.py:2", "b.py:1", "b.py:4"]
+    assert [f for p in files for f in long_functions(p)] == ["c.py:g (61 lines)"]

@@ -12,7 +12,7 @@ from dpt.data.world import caption
 
 # Stated bound: on 600 fresh photo-style scenes (seed 10000, never in the corpus) the shipped
 # miniclip names the colour among 12 with "a photo of a {colour} object." far above chance (8.3%).
-# (Shape naming is NOT yet learned by the current checkpoint: see README, "Known gaps".)
+# (Shape naming is NOT yet learned by the current checkpoint: see docs/README.md, "Known gaps".)
 HELDOUT_COLOUR_BOUND = 80.0
 
 
@@ -58,7 +58,7 @@ def test_the_shipped_miniclip_v2_names_objects_by_their_shape():
     assert spec.checkpoint.stat().st_size < 25 * 2**20
     record = json.loads(spec.checkpoint.with_suffix(".json").read_text())
     assert {"args", "seed", "steps", "final_loss", "loss_curve", "probes", "zero_shot", "minutes"} <= set(record)
-    assert record["minutes"] <= 120  # the pretraining budget (issue 23)
+    assert record["minutes"] <= 120  # the pretraining budget
     bb = load_backbone("miniclip-v2")
     probes = object_probes(bb.model, bb.tokenizer)  # the record's own probe (600 held-out scenes per style)
     assert probes["kind_photo"] > 30

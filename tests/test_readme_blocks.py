@@ -1,7 +1,9 @@
-"""Every command block of the README's real-path and learned-prompt sections, run as written on fixtures.
+"""The README's Python example and every command block of the real-path and learned-prompt docs, run as written.
+
+The README's example trains and scores three methods on the shipped miniature and must print the committed rows.
 
 The real path's blocks run on tiny CoOp-layout folders of all 11 benchmarks and ImageNet's variants, with the
-README's own variables (`~/weights/...`, `~/data`: HOME is the test's folder) and the variables a CPU needs,
+docs' own variables (`~/weights/...`, `~/data`: HOME is the test's folder) and the variables a CPU needs,
 which the commands read as the notebooks do (DPT_DEVICE=cpu, DPT_EPOCHS, DPT_SHOTS). To fit CI, open_clip's
 `ViT-B-16` is given a narrow config in the commands' processes (sitecustomize: 12 layers, width 64), so the
 commands, recipes and protocol are exercised exactly, on a model that is cheap to run; ViT-B-16 itself runs in
@@ -19,7 +21,7 @@ from conftest import make_all_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-pytestmark = pytest.mark.slow
+DOCS = ROOT / "docs"
 
 NARROW_VIT = '''
 import open_clip.factory as _f
@@ -29,9 +31,15 @@ _f._MODEL_CONFIGS["ViT-B-16"] = {"embed_dim": 64, "vision_cfg": {"image_size": 2
 '''
 
 
-def section(title: str) -> str:
-    start = README.index(f"\n## {title}")
-    return README[start:README.index("\n## ", start + 4)]
+def doc(name: str) -> str:
+    return (DOCS / name).read_text()
+
+
+def section(title: str, text: str = README) -> str:
+    """From the `## title` heading to the next `## ` heading (or the end of the page)."""
+    start = text.index(f"\n## {title}")
+    end = text.find("\n## ", start + 4)
+    return text[start:] if end < 0 else text[start:end]
 
 
 def blocks(text: str, language: str) -> list[str]:
@@ -51,8 +59,9 @@ def environment(home: Path, **extra) -> dict:
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"), **{k: str(v) for k, v in extra.items()}}
 
 
+@pytest.mark.slow
 def test_the_real_path_block_runs_as_written(tmp_path):
-    [script] = blocks(section("The real path"), "bash")
+    [script] = blocks(section("The real path", doc("real-clip.md")), "bash")
     make_all_benchmarks(tmp_path / "data", per_split={"train": 16, "val": 1, "test": 2})  # the curves go to 16
     spy = tmp_path / "narrow"
     spy.mkdir()
@@ -79,11 +88,12 @@ def test_the_real_path_block_runs_as_written(tmp_path):
     assert {r["shots"] for r in rows["shots"] if r["label"] != "zeroshot"} == {1, 2, 4, 8, 16}
 
 
+@pytest.mark.slow
 def test_the_learned_prompt_blocks_run_as_written(tmp_path):
     """The bash block, then each Python block in one interpreter (as a reader pastes them, in order), in a folder
     that holds the reader's own images (my_images/, some.png)."""
     from dpt.data import load_miniature
-    text = section("Using a learned prompt")
+    text = doc("learned-prompts.md")
     [script] = blocks(text, "bash")
     ds = load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 1})
     (tmp_path / "my_images").mkdir()
@@ -98,3 +108,74 @@ def test_the_learned_prompt_blocks_run_as_written(tmp_path):
                         timeout=600)
     assert py.returncode == 0, py.stderr[-3000:]
     assert (tmp_path / "mine.pt").is_file() and "predicted ['" in py.stdout
+
+
+def committed_row(label: str, dataset: str, seed: int) -> dict:
+    import json
+    rows = json.loads((ROOT / "results" / "miniature-v1" / "base2novel.json").read_text())["rows"]
+    [row] = [r for r in rows if r["label"] == label and r["dataset"] == dataset and r["seed"] == seed
+             and r["identity"]["split"] == "test" and r["identity"]["shots"] in (None, 16)
+             and (r["identity"]["train"] is None or r["identity"]["train"]["epochs"] == 30)]
+    return row
+
+
+def test_the_python_example_runs_as_written_and_prints_the_committed_rows(tmp_path):
+    """The README's one Python block, pasted into a fresh interpreter in an empty folder."""
+    [code] = blocks(section("Train and score a method in Python"), "python")
+    assert len(code.strip().splitlines()) <= 10
+    env = environment(tmp_path, PYTHONPATH=str(ROOT), DPT_CACHE=tmp_path / "cache")
+    py = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                        timeout=600)
+    assert py.returncode == 0, py.stderr[-3000:]
+    printed = {line.split()[0]: [float(x) for x in line.split()[2::2]] for line in py.stdout.splitlines()}
+    assert list(printed) == ["zeroshot", "coop", "dpt"], py.stdout
+    for method, numbers in printed.items():
+        row = committed_row(method, "mini_paints", 1)
+        assert numbers == [row["base"], row["novel"], row["hm"]], (method, numbers, row["base"], row["novel"])
+        assert f"{row['base']:.2f} / {row['novel']:.2f}" in README, method  # as the sentence under the block says
+
+
+def test_the_readme_real_clip_commands_are_the_tested_ones():
+    """The README's short real-CLIP block is the start of the docs' block that runs as written (above)."""
+    [short] = blocks(section("Real CLIP in a few commands"), "bash")
+    [full] = blocks(section("The real path", doc("real-clip.md")), "bash")
+    commands = lambda s: [l for l in s.replace("\\\n", " ").splitlines() if l.strip() and not l.startswith("#")]
+    assert commands(short) == commands(full)[:len(commands(short))]
+
+
+def test_the_course_table_shows_the_recorded_minutes():
+    import json
+    times = json.loads((ROOT / "notebooks" / "run_times.json").read_text())["profiles"]["miniature-v1"]
+    shown = dict(re.findall(r"^\| \[(\d\d_\w+)\]\(notebooks/\1\.ipynb\) \| .* \| ([\d.]+) \|$", section("The course"),
+                            re.M))
+    assert set(shown) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert shown == {name: f"{times[name]['seconds'] / 60:.1f}" for name in shown}
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
+
+
+def test_the_readme_is_a_front_door():
+    assert len(README.splitlines()) <= 200
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_local_link_and_figure_resolves(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if "://" in target or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{page.name} links to a missing {target}"
+
+
+def test_no_issue_numbers_or_rounds_in_the_docs_or_the_course_text():
+    """The pages state the project as it is; history lives in CHANGELOG.md, described by what changed."""
+    import json
+    words = re.compile(r"\bissues? #?\d|#\d|\brounds?\b", re.I)
+    texts = {p.name: p.read_text() for p in pages() + [ROOT / "notebooks" / "README.md"]}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        texts[nb.name] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    found = {name: words.findall(text) for name, text in texts.items() if words.search(text)}
+    assert not found, found

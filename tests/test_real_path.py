@@ -1,4 +1,4 @@
-"""The real path as a researcher meets it (issue 22, sections 4-6): a real-profile run on CoOp-layout fixture
+"""The real path as a researcher meets it: a real-profile run on CoOp-layout fixture
 folders with a random-initialised ViT-B-16 checkpoint file; only the images a run uses are read; results of one
 profile never land in another's file, and rows of different identities are never pooled."""
 import json
@@ -186,7 +186,7 @@ def test_the_data_command_names_every_missing_dataset(tmp_path):
     assert broken.returncode == 1 and "1 listed image(s) missing" in broken.stdout
 
 
-# ---- the errors a researcher met on the real path (issue 22, section 6) ----------------------------------------
+# ---- the errors a researcher met on the real path ----------------------------------------
 def test_a_malformed_split_file_names_the_format_plainly(tmp_path):
     from dpt.data.benchmarks import load_benchmark
     from dpt.errors import BadInput

@@ -99,9 +99,7 @@ def test_a_prompt_file_loads_with_the_weights_it_records(tmp_path, monkeypatch, 
     ckpt.unlink()
     assert recorded_weights(doc) == "default" and load_prompts(path).classnames == list(ds.classnames)
     vit = {**doc, "backbone": "ViT-B-16", "weights_source": "/elsewhere/open_clip_pytorch_model.bin"}
-    monkeypatch.setenv("DPT_PRETRAINED", "/here/vit.bin")
-    assert recorded_weights(vit) == "/here/vit.bin"  # as the training commands read it
-    monkeypatch.delenv("DPT_PRETRAINED")
+    assert recorded_weights(vit, "/here/vit.bin") == "/here/vit.bin"  # the commands pass $DPT_PRETRAINED
     assert recorded_weights(vit) == "default" and recorded_weights({**vit, "weights_source": "openai"}) == "openai"
     assert recorded_weights({**vit, "weights_source": "random-init"}) is None
 

@@ -131,6 +131,6 @@ def test_recipe_table_names_a_source_for_every_method_and_matches_dpt_defaults()
         assert "@" in table["methods"][method]["source"]  # repository@commit:path
 
 
-def test_the_readme_prints_the_recipe_table_as_the_command_does():
+def test_the_docs_print_the_recipe_table_as_the_command_does():
     from pathlib import Path
-    assert recipe_table() in (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert recipe_table() in (Path(__file__).resolve().parents[1] / "docs" / "real-clip.md").read_text()

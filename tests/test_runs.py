@@ -19,6 +19,7 @@ from dpt.trainer import TrainConfig
 from conftest import make_dtd
 
 QUICK = dict(datasets=["mini_toys"], seeds=[1], split="val", progress=False, train_overrides={"epochs": 2})
+ZERO_SHOT = {**QUICK, "train_overrides": None}  # a training option given to zero-shot alone is refused
 
 
 def _id(run, ds, bb, device="cpu"):
@@ -95,8 +96,8 @@ def test_a_quick_trial_leaves_the_committed_row_alone(tmp_path):
 
 def test_the_same_identity_under_another_label_is_reused(tmp_path):
     out = tmp_path / "b2n.json"
-    a = run_benchmark(["zeroshot"], out=out, **QUICK)
-    b = run_benchmark(["zeroshot"], out=out, tag="reference", **QUICK)
+    a = run_benchmark(["zeroshot"], out=out, **ZERO_SHOT)
+    b = run_benchmark(["zeroshot"], out=out, tag="reference", **ZERO_SHOT)
     assert b[0]["label"] == "reference" and b[0]["run_id"] == a[0]["run_id"]
     assert b[0]["provenance"] == a[0]["provenance"]
     assert {r["label"] for r in json.loads(out.read_text())["rows"]} == {"zeroshot", "reference"}
@@ -133,7 +134,7 @@ def test_a_file_that_is_not_a_results_file_is_refused_and_left_alone(tmp_path, c
     path = tmp_path / "other.json"
     path.write_text(content)
     with pytest.raises(UnusableStore, match=match):
-        run_benchmark(["zeroshot"], out=path, **QUICK)
+        run_benchmark(["zeroshot"], out=path, **ZERO_SHOT)
     assert path.read_text() == content
 
 
@@ -152,3 +153,22 @@ def test_profile_owns_the_defaults():
     assert mini.train_config("cocoop", 1).batch_size == 8  # CoCoOp's own default, on its class
     assert mini.train_config("cocoop", 1, {"batch_size": 4}).batch_size == 4  # the user's override wins
     assert get_profile("real").train_config("coop", 1).epochs == 200  # the reference recipe (recipes.json)
+
+
+def _all_methods():
+    from dpt.methods import METHODS
+    return list(METHODS)
+
+
+@pytest.mark.parametrize("method", _all_methods())
+def test_a_run_config_with_no_options_is_the_command_with_no_options(method):
+    """RunConfig(method=...) in Python trains what `python -m dpt base2novel --methods NAME` trains on the default
+    miniature (seed 1, no option given): one place for the defaults, the library."""
+    from dpt.experiments.profiles import get_profile
+    from dpt.run import RunConfig
+    assert RunConfig(method=method) == get_profile("miniature").run_config(method, 1)
+
+
+def test_a_method_keeps_its_own_training_defaults_under_an_override():
+    assert TrainConfig.for_method("cocoop", epochs=5) == TrainConfig(epochs=5, batch_size=8)
+    assert TrainConfig.for_method("ivlp").lr == 0.0025 and TrainConfig.for_method("coop") == TrainConfig()

@@ -1,4 +1,4 @@
-"""Learned prompts you can keep and use (issue 28): save -> load -> evaluate reproduces the stored row exactly for
+"""Learned prompts you can keep and use: save -> load -> evaluate reproduces the stored row exactly for
 every method; other weights are refused; an exported head gives the same predictions in plain open_clip; predict
 names an unreadable image and goes on."""
 import json

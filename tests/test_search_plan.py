@@ -1,4 +1,4 @@
-"""The pre-registered search (issue 24): a plan is checked whole before any run, and its stages choose by the
+"""The pre-registered search: a plan is checked whole before any run, and its stages choose by the
 rules the plan states (stage-1 choice inherited, stage 3 combining the best helpful piece of each group)."""
 import json
 

@@ -1,4 +1,4 @@
-"""Shared-prefix text encoding is exact (issue 25): features, losses and gradients equal the unshared path for
+"""Shared-prefix text encoding is exact: features, losses and gradients equal the unshared path for
 every method where the prefix is shared, on miniclip and ViT-B-16; in float64 the two paths agree to 1e-10
 (the same arithmetic), in float32 to its rounding; prompts whose class name comes early fall back."""
 import pytest

@@ -62,6 +62,24 @@ def test_resume_with_a_different_config_is_refused(mini_random, tmp_path):
         train(m2, x, y, TrainConfig(epochs=2, batch_size=8, lr=0.01), out_dir=tmp_path, resume=True, progress=False)
 
 
+@pytest.mark.parametrize("damage", ["a string in the method state", "a state of another shape"])
+def test_a_checkpoint_whose_state_does_not_fit_is_one_line(mini_random, tmp_path, damage):
+    """A checkpoint with the right keys and identity, but a method state that is not tensors or not this method's:
+    refused in one line that says how to start afresh, never a raw load_state_dict traceback."""
+    from dpt.trainer import CorruptCheckpoint
+    x, y = _data(mini_random)
+    cfg = TrainConfig(epochs=2, batch_size=8)
+    train(build_method("coop", mini_random, CLASSES, "a photo of a {}."), x, y, cfg, out_dir=tmp_path, progress=False,
+          stop_after_epoch=0)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    key = next(iter(state["method"]))
+    state["method"][key] = "not a tensor" if damage.startswith("a string") else torch.zeros(3)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CorruptCheckpoint, match=r"^cannot resume from .*rm .*checkpoint.pt\) and run again\.$"):
+        train(build_method("coop", mini_random, CLASSES, "a photo of a {}."), x, y, cfg, out_dir=tmp_path,
+              resume=True, progress=False)
+
+
 SCRIPT = """
 import sys, json, time, torch, torch.nn.functional as F
 torch.set_num_threads(1)

@@ -71,7 +71,7 @@ def load_datasets(names, root=None, download: bool = False) -> dict[str, Classif
     if len(missing) == 1:
         raise next(iter(missing.values()))
     if missing and root is None:
-        raise MissingData(f"{', '.join(missing)} need a data root: pass root=DIR (or set DPT_DATA) pointing at the "
+        raise MissingData(f"{', '.join(missing)} need a data root: pass root=DIR pointing at the "
                           "folder that holds the CoOp-style dataset folders, or run on the offline miniature (the "
                           "'miniature' profile).")
     if missing:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from PIL import Image
 
-from ..errors import BadInput, MissingData, cause
+from ..errors import BadInput, DptError, MissingData, cause
 from .dataset import ClassificationDataset, Item
 
 
@@ -301,11 +301,24 @@ def _from_torchvision(spec: BenchmarkSpec, root: Path, download: bool) -> Classi
 
 
 def load_benchmark(name: str, root: str | Path | None, download: bool = False) -> ClassificationDataset:
+    """Benchmark `name` from CoOp's folder under `root` (or torchvision's layout); a file that the disk cannot give
+    (an I/O error, no permission, a folder where a file belongs) is one line that names it."""
+    try:
+        return _load_benchmark(name, root, download)
+    except DptError:
+        raise
+    except OSError as e:
+        where = e.filename or (Path(root).expanduser() / (BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]).coop_dir)
+        raise BadInput(f"{name}: {where} cannot be read ({e.strerror or cause(e)}); check the disk and the file's "
+                       "permissions, or restore the dataset") from None
+
+
+def _load_benchmark(name: str, root: str | Path | None, download: bool = False) -> ClassificationDataset:
     if name not in BENCHMARKS and name not in IMAGENET_VARIANTS:
         raise BadInput(f"unknown dataset {name!r}; valid: {', '.join([*BENCHMARKS, *IMAGENET_VARIANTS])}")
     spec = BENCHMARKS.get(name) or IMAGENET_VARIANTS[name]
     if root is None:
-        raise MissingData(f"{name} needs a data root: pass root=DIR (or set DPT_DATA) pointing at the "
+        raise MissingData(f"{name} needs a data root: pass root=DIR pointing at the "
                           "folder that holds the CoOp-style dataset folders, or run on the offline miniature "
                           "(the 'miniature' profile).")
     root = Path(root).expanduser()

@@ -93,6 +93,9 @@ def file_stamp(source) -> str:
     except FileNotFoundError:
         raise MissingData(f"image file {source} does not exist; restore it, or remove its entry from the split "
                           "file") from None
+    except OSError as e:  # an I/O error, a path through a file, a name too long: the disk's word, on one line
+        raise BadInput(f"image file {source} cannot be read ({e.strerror or e}); check the disk and the file's "
+                       "permissions, or restore it") from None
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 

@@ -107,7 +107,7 @@ CONTROL_SPECS = {s.name: s for s in (_random_split("mini_paints_random", "mini_p
 MINIATURE_SPECS.update(CONTROL_SPECS)
 MINIATURE_CONTROLS = tuple(CONTROL_SPECS)
 
-# Held out from dpt's search (issue 24): no choice looks at it; reported once at the end. Its shift is one the
+# Held out from dpt's search: no choice looks at it; reported once at the end. Its shift is one the
 # three datasets do not have: heavy sensor grain (pretraining and every other dataset add noise of 2-10 levels).
 HELDOUT_SPECS = {s.name: s for s in (
     _two_families("mini_grainy", 531, "a photo of a {}.", "photo",
@@ -203,7 +203,7 @@ MINIATURE_V2_DATASETS = tuple(OBJECT_SPECS)  # the base-to-novel benchmark ('min
 
 
 def _heldout_specs():
-    """Datasets that no choice of dpt's search looks at (issue 24), each with a shift the searched ones do not have,
+    """Datasets that no choice of dpt's search looks at, each with a shift the searched ones do not have,
     reported once at the end. mini_turned: objects turned by up to 90 degrees either way (pretraining and every
     other dataset turn them by 15 at most), kinds from all four datasets."""
     kinds = ("apple", "arrow", "bell", "bird", "bottle", "cat", "cherry", "cloud", "crown",
@@ -248,3 +248,20 @@ def load_object_dataset(name: str, per_class: dict[str, int] | None = None) -> C
                               for label, kind in enumerate(spec.kinds) for i in range(n))
     return ClassificationDataset(name=name, classnames=spec.kinds, template=spec.template,
                                  loader=partial(_load_object, spec=spec), meta=repr(spec), **splits)
+
+
+MAIN_STYLE = "photo"  # the rendering every miniature world's pretraining shows most (or as often as any other)
+
+
+def restyled(name: str, style: str = MAIN_STYLE) -> ClassificationDataset:
+    """Miniature dataset `name` with its scenes drawn in rendering `style` (same classes, labels and sampler
+    otherwise): how far a dataset's rendering is from the pretraining's main one is zero-shot's gap between them."""
+    if name in OBJECT_SPECS:
+        spec, loader = OBJECT_SPECS[name], _load_object
+    elif name in MINIATURE_SPECS:
+        spec, loader = MINIATURE_SPECS[name], _load
+    else:
+        raise BadInput(f"{name!r} is not a miniature dataset; valid: {', '.join([*MINIATURE_SPECS, *OBJECT_SPECS])}")
+    spec = replace(spec, sampler=replace(spec.sampler, styles=(style,)))
+    ds = load_miniature(name)
+    return replace(ds, name=f"{name}@{style}", loader=partial(loader, spec=spec), meta=repr(spec))

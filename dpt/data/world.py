@@ -4,7 +4,7 @@ Every image is a `Scene`: one main object (shape, colour, shade, size, position)
 small distractor objects, a background and a rendering style. Scenes are plain data, sampled from
 a seeded numpy generator and rendered with PIL, so the same seed always gives the same pixels.
 
-Two properties matter for prompt tuning (see docs in README "The miniature"):
+Two properties matter for prompt tuning (docs/miniature.md):
 * captions name the *style* ("a sketch of", "pixel art of") and the *size* of objects, so a
   text prompt has a lever on images whose style or clutter the hand-crafted template ignores;
 * captions sometimes describe a small distractor rather than the main object, so an unqualified

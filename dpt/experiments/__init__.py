@@ -1,3 +1,9 @@
 """The experiment layer: protocols (base-to-novel, transfer and few-shot, ablation, tuning) and the machinery
 that runs, stores, compares and reports them, and the command line. It imports the library (`dpt`); the
 library never imports it."""
+from ..scripts import module_run_as_script, refuse
+
+if (_module := module_run_as_script() or "").startswith("dpt.experiments."):  # a command's module run as a script
+    from .cli import COMMANDS
+    refuse(_module, "<command>" if _module == "dpt.experiments.cli" else
+           " or ".join(c for c, (m, *_) in COMMANDS.items() if f"dpt.experiments.{m}" == _module) or None)

@@ -62,7 +62,3 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rows = run_ablation(args.datasets, args.seeds, args.out, args.variants, args.baselines, args.split, **run_kwargs(args))
     print(format_table(summarise(rows)))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Sentences computed from numbers: what the notebooks (and the README's generated parts) say about results.
+"""Sentences computed from numbers: what the notebooks say about results.
 
 A conclusion that states a number or a comparison is rendered from the rows, never typed by hand, so it
 cannot drift from what the runs measured:

@@ -20,7 +20,7 @@ import argparse
 import sys
 import time
 
-from ..errors import BadInput
+from ..errors import BadInput, cause
 from .command_line import Parser, run_cli
 
 
@@ -29,35 +29,48 @@ def info_parser() -> argparse.ArgumentParser:
 
 
 def info(argv=None) -> None:
+    """What this dpt has, checked as it is reported: a shipped checkpoint or record that is missing or does not
+    read makes the report end in one line and a non-zero exit (a package copy that lost a file is not healthy)."""
     info_parser().parse_args(argv)
     import platform
 
     import open_clip
     import torch
 
-    from ..backbones import load_backbone, miniclip_info
+    from ..backbones import MINICLIPS, load_backbone, miniclip_info
+    from ..errors import DptError, MissingData
+    from .profiles import DEFAULT_MINIATURE, get_profile
+    from .recipes import RECIPES_FILE, recipes
     print(f"python {platform.python_version()}  torch {torch.__version__}  open_clip {open_clip.__version__}")
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
-    from ..backbones import MINICLIPS
-    from .profiles import DEFAULT_MINIATURE, get_profile
     print(f"default miniature: {DEFAULT_MINIATURE} (backbone {get_profile(DEFAULT_MINIATURE).backbone}; "
-          "README, 'The miniature', says why)")
+          "docs/miniature.md says why)")
+    problems = []
     for version, spec in MINICLIPS.items():
-        if not spec.checkpoint.is_file():
-            print(f"{version}: no shipped checkpoint at {spec.checkpoint.name}")
-            continue
-        bb = load_backbone(version)
-        n = sum(p.numel() for p in bb.model.parameters())
+        record = spec.checkpoint.with_suffix(".json")
         try:
+            n = sum(p.numel() for p in load_backbone(version).model.parameters())
             rec = miniclip_info(version)
-        except (OSError, ValueError) as e:
-            print(f"{version}: {n / 1e6:.2f}M parameters; its record {spec.checkpoint.with_suffix('.json').name} is "
-                  f"unreadable ({type(e).__name__})")
+            line = (f"{version}: {n / 1e6:.2f}M parameters, pretrained {rec['steps']} steps on ShapeWorld "
+                    f"({spec.world}), final loss {rec['final_loss']:.3f}")
+            probes = [f"  zero-shot {name:<12} base {r['base']:.1f}  novel {r['novel']:.1f}  (val)"
+                     for name, r in rec.get("zero_shot", {}).items()]
+        except DptError as e:  # the checkpoint: missing, damaged, another model's
+            problems.append(f"{version}: {e}")
+            print(f"{version}: BROKEN (its checkpoint {spec.checkpoint.name})")
             continue
-        print(f"{version}: {n / 1e6:.2f}M parameters, pretrained {rec['steps']} steps on ShapeWorld "
-              f"({spec.world}), final loss {rec['final_loss']:.3f}")
-        for name, r in rec.get("zero_shot", {}).items():
-            print(f"  zero-shot {name:<12} base {r['base']:.1f}  novel {r['novel']:.1f}  (val)")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # the record beside it
+            problems.append(f"{version}: its record {record} is missing or damaged ({cause(e)})")
+            print(f"{version}: BROKEN (its record {record.name})")
+            continue
+        print(line, *probes, sep="\n")
+    try:
+        recipes()
+    except DptError as e:
+        problems.append(str(e))
+    if problems:
+        raise MissingData(f"this dpt is incomplete: {'; '.join(problems)}; restore dpt/assets/ and {RECIPES_FILE.name} "
+                          "(git checkout dpt/), or reinstall dpt")
 
 
 def course_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,19 @@ import sys
 from ..errors import BadInput, DptError
 
 
+def cache_from_environment() -> None:
+    """The feature cache folder from $DPT_CACHE (the library reads no environment: the commands and the course
+    tell it), or the library's default (~/.cache/dpt) where it is unset."""
+    import os
+
+    from ..features import set_cache_dir
+    value = os.environ.get("DPT_CACHE")
+    if value is not None and not value.strip():
+        raise BadInput("DPT_CACHE is set to an empty path; set it to a folder for the feature cache, or unset it "
+                       "(default: ~/.cache/dpt)")
+    set_cache_dir(value or None)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad command line ends like every other bad input: one line, exit status 2; and an option
     is spelled out (no abbreviations), so the command a results file records is the one the Makefile names."""
@@ -57,6 +70,7 @@ def run_cli(main, *args, options=None) -> None:
     """Run a command-line entry point: bad input ends as one line on stderr and exit status 2. options: a callable
     giving the running command's option strings, so that an error names only options it has."""
     try:
+        cache_from_environment()
         main(*args)
     except DptError as e:
         print(f"error: {for_the_command_line(str(e), options() if options else None)}", file=sys.stderr)

@@ -95,7 +95,7 @@ class Course:
         return hits[0] if hits else None
 
     def savefig(self, fig, name: str) -> None:
-        """Save a figure as figures/<name>.png (the README shows these)."""
+        """Save a figure as figures/<name>.png (the README and docs/ show these)."""
         from ..files import save_figure
         save_figure(fig, self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
 
@@ -171,6 +171,8 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     profile's datasets ($DPT_DATASETS) and a course budget ($DPT_EPOCHS, $DPT_SHOTS); seed everything and print
     a summary, whose first line says if a real request fell back to the miniature."""
     from ..data import resolve_dataset_names
+    from .command_line import cache_from_environment
+    cache_from_environment()
     chosen = get_profile(profile)
     device = device or os.environ.get("DPT_DEVICE") or None
     epochs, shots = epochs or _env_int("DPT_EPOCHS"), shots or _env_int("DPT_SHOTS")
@@ -252,7 +254,7 @@ def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
 
 
 def figures_folder(profile: Profile) -> Path:
-    """figures/ for the default miniature (the README shows them), figures/<profile>/ for any other, so a run on
+    """figures/ for the default miniature (the README and docs/ show them), figures/<profile>/ for any other, so a run on
     real CLIP never replaces the committed figures."""
     from .profiles import DEFAULT_MINIATURE
     return ROOT / "figures" if profile.name == DEFAULT_MINIATURE else ROOT / "figures" / profile.name

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from ..data import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
 from ..data.benchmarks import COOP_DATASETS_MD, SOURCES, load_benchmark
-from ..data.dataset import file_stamp
-from ..errors import BadInput, DptError, MissingData
+from ..errors import BadInput, DptError, MissingData, cause
 from .command_line import Parser
 
 
@@ -33,21 +32,42 @@ def check_dataset(name: str, root: Path, files: bool = True) -> tuple[bool, str]
         where = f"{spec.coop_dir}/{spec.split_file or ''}"
         tv = f" or torchvision's {spec.tv_dir.split('/')[0]}/ (--download)" if spec.downloadable else ""
         return False, f"{name:<15} missing  (expects {where}{tv})"
-    except DptError as e:
+    except DptError as e:  # a split file that does not read (malformed, a disk error) included
         return False, f"{name:<15} BROKEN   {e}"
     sizes = "  ".join(f"{s} {len(ds.split(s)):>6}" for s in ("train", "val", "test"))
     line = f"{name:<15} found    {ds.num_classes:>5} classes  {sizes}"
     if files:
-        missing = []
+        missing, unreadable = [], []
         for split in ("train", "val", "test"):
             for it in ds.split(split):
-                try:
-                    file_stamp(it.source)
-                except MissingData:
+                why = unreadable_image(it.source)
+                if why == MISSING:
                     missing.append(it.source)
-        if missing:
-            return False, f"{line}  but {len(missing)} listed image(s) missing, e.g. {missing[0]}"
+                elif why is not None:
+                    unreadable.append(f"{it.source} ({why})")
+        found = [f"{len(missing)} listed image(s) missing, e.g. {missing[0]}"] if missing else []
+        found += [f"{len(unreadable)} listed image(s) unreadable, e.g. {unreadable[0]}"] if unreadable else []
+        if found:
+            return False, f"{line}  but {'; '.join(found)}"
     return True, line
+
+
+MISSING = "missing"
+
+
+def unreadable_image(source) -> str | None:
+    """Why a listed image cannot be used (MISSING, or the error; None: its header reads as an image). A zero-byte
+    file, a folder, a disk error: each is found here, not mid-run (a run reads the pixels when it encodes them)."""
+    from PIL import Image
+    if not isinstance(source, (str, os.PathLike)):  # torchvision's own layout: read through its dataset
+        return None
+    try:
+        Image.open(source).close()  # reads the header: the format and size
+    except FileNotFoundError:
+        return MISSING
+    except (OSError, SyntaxError, ValueError) as e:
+        return cause(e, 80)
+    return None
 
 
 def parser() -> argparse.ArgumentParser:

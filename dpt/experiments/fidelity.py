@@ -4,7 +4,7 @@ A miniature is trusted as a proxy only as far as it ranks the field's methods as
 their phenomena. `criteria()` computes each verdict with its evidence from a base-to-novel summary;
 `benchmarks/miniature_criteria.py` (`make criteria`) runs the rows and writes results/<profile>/criteria.json;
 `fidelity_table()` reads those files back, one line per profile, with the published ViT-B/16 averages as the
-reference line (the criteria applied to real CLIP itself), for the README and notebooks 00 and 06.
+reference line (the criteria applied to real CLIP itself), for docs/miniature.md and notebooks 00 and 06.
 """
 from __future__ import annotations
 
@@ -142,4 +142,28 @@ def format_fidelity(rows: list[dict]) -> str:
     head = "| criterion | " + " | ".join(r["profile"] for r in rows) + " |"
     lines = [head, "|" + "---|" * (len(rows) + 1), "| datasets | " + " | ".join(r["datasets"] for r in rows) + " |"]
     lines += [f"| {title} | " + " | ".join(r[key] for r in rows) + " |" for key, title in COLUMNS]
+    return "\n".join(lines)
+
+
+def format_diagnostics(profile: str, root: Path | str = ".") -> str:
+    """A profile's datasets, one line each: the ranking on that dataset alone and the three diagnostics
+    (dpt.experiments.diagnostics), each with its numbers and ✓ or ✗, as Markdown; from its criteria file."""
+    from ..data.miniature import MAIN_STYLE
+    doc = load_criteria(profile, root)
+    if not doc or "diagnostics" not in doc:
+        return f"{profile}: not measured (make criteria PROFILE={profile})"
+    mark = lambda c: "✓" if c["holds"] else "✗"  # noqa: E731
+    num = lambda x, fmt=".1f": format(x, fmt).replace("-", "−")  # noqa: E731
+    needed = doc["per_dataset"][doc["datasets"][0]]["ranking_spearman"]["needed"]
+    lines = [f"| dataset | ranking ρ ≥ {needed:g} | headroom: probe vs ZS base | names: CoOp novel − ZS, random "
+             f"split | domain: ZS here vs as {MAIN_STYLE}; MaPLe novel − ZS |", "|---|---|---|---|---|"]
+    for d in doc["datasets"]:
+        g, rank = doc["diagnostics"][d], doc["per_dataset"][d]["ranking_spearman"]
+        h, n, s = g["headroom"], g["idiosyncratic_names"], g["shared_domain"]
+        here = (f"drawn as {MAIN_STYLE}s" if s.get("drawn_as_main_rendering") else
+                f"{num(s['zero_shot_here'])} vs {num(s[f'zero_shot_as_{MAIN_STYLE}'])}")
+        lines.append(f"| {d} | {num(rank['rho'], '.2f')} {mark(rank)} | {num(h['linear_probe_base'])} vs "
+                     f"{num(h['zero_shot_base'])} {mark(h)} | "
+                     f"{num(n['coop_novel_minus_zero_shot_on_random_split'], '+.1f')} {mark(n)} | "
+                     f"{here}; {num(s['maple_novel_minus_zero_shot'], '+.1f')} {mark(s)} |")
     return "\n".join(lines)

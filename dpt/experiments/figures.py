@@ -1,4 +1,4 @@
-"""Figures shared by the README and the notebooks (each saved under figures/)."""
+"""Figures shared by the docs and the notebooks (each saved under figures/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -159,7 +159,7 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
 
 def method_diagram():
     """The dual-view method as a picture: which tensors flow where, which parts are frozen (grey) and which are
-    learned (orange). Notebook 00 and the README show it."""
+    learned (orange). Notebook 00 and docs/method.md show it."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
     frozen, learned, tensor, loss = "#d9d9d9", "#fdae6b", "#ffffff", "#c6dbef"
     fig, ax = plt.subplots(figsize=(11, 5.6))

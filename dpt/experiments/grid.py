@@ -26,11 +26,11 @@ from ..config import check
 from ..errors import BadInput
 from ..data import check_base_to_novel, check_transfer, load_datasets, subsample_classes
 from ..evaluate import base_novel_scores
-from ..files import atomic_save, remove_stale_temps_in, shown, torch_format, writable_folder
+from ..files import atomic_save, shown, torch_format, writable_folder
 from ..inputs import evaluation_sets, trial_inputs
 from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
 from ..run import RunConfig, run_info
-from ..saved import FORMAT as PROMPT_FORMAT, prompt_payload
+from ..saved import FORMAT as PROMPT_FORMAT, prompt_payload, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import data_fingerprint, portable_path, provenance, run_id, run_identity
 from .profiles import Profile
@@ -66,14 +66,19 @@ def grid(methods, datasets, seeds, label: str | None = None, method_overrides: d
 
 @dataclass
 class Job:
-    """A trial ready to run: its config, identity and inputs (features already encoded)."""
+    """A trial the store does not hold yet: its place in the grid, config, identity, the rows it will write
+    (`targets`: {target or None: row identity}; `stored`: those of them already stored), then its inputs."""
+    index: int  # the trial's place in the grid (rows come back in trial order)
     trial: Trial
     run: RunConfig
     run_id: str
     identity: dict  # of the training run (the rows' identities add their target)
-    inputs: object  # evaluate.TrialInputs
-    out_dir: Path | None
-    run_info: dict  # recorded in the run's checkpoint (evaluate.run_info)
+    targets: dict
+    stored: dict
+    inputs: object = None  # dpt.inputs.TrialInputs, prepared before any training
+    out_dir: Path | None = None
+    run_info: dict | None = None  # recorded in the run's checkpoint (dpt.run.run_info)
+    prompt_missing: bool = False  # stored, but --save-prompts has no file of it yet: trained again to write one
 
 
 def check_method_options(trials: list[Trial]) -> None:
@@ -95,6 +100,21 @@ def check_method_options(trials: list[Trial]) -> None:
         if len(readers) < len(methods):
             print(f"note: {key} applies to {', '.join(readers)} only ({', '.join(sorted(methods - set(readers)))} "
                   "do not read it)")
+
+
+def check_training_options(trials: list[Trial], train_overrides: dict) -> None:
+    """Training options (--train-set, --epochs) are read only by methods that train: given to a grid where none
+    does (precision for zero-shot) they are refused, as they would change nothing; where some do not, that is said
+    in one line (their identities do not record them)."""
+    if not train_overrides:
+        return
+    given = ", ".join(f"{k}={v}" for k, v in train_overrides.items())
+    idle = sorted({t.method for t in trials if not METHODS[t.method].learns})
+    trained = sorted({t.method for t in trials} - set(idle))
+    idle_do = f"{', '.join(idle)} {'does' if len(idle) == 1 else 'do'} not train"
+    check(bool(trained), f"training options ({given}) are not used: {idle_do}; drop them")
+    if idle:
+        print(f"note: training options ({given}) apply to {', '.join(trained)} only ({idle_do})")
 
 
 def check_seeds(trials: list[Trial]) -> None:
@@ -122,15 +142,13 @@ def plan_runs(trials: list[Trial], profile: Profile, shots: int, split: str, tra
     check("seed" not in train_overrides, "the seed comes from --seeds, not from --train-set seed=...")
     check_seeds(trials)
     check_method_options(trials)
+    check_training_options(trials, train_overrides)
     runs = []
     for t in trials:
         check_method(t.method)
         n = shots if t.shots is None else t.shots
-        check(isinstance(n, int) and n >= 1, f"shots must be a whole number of at least 1, got {n}")
-        run = profile.run_config(t.method, t.seed, t.dataset, n, t.classes, split, train_overrides,
-                                 MethodConfig.from_dict(t.method_overrides))
-        METHODS[t.method].check_run(run.method_cfg, run.train)
-        runs.append(run)
+        runs.append(profile.run_config(t.method, t.seed, t.dataset, n, t.classes, split, train_overrides,
+                                       MethodConfig.from_dict(t.method_overrides)))  # checked by RunConfig
     return runs
 
 
@@ -211,60 +229,78 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
     datasets = load_datasets(names, root=data_root or os.environ.get("DPT_DATA"), download=download)
     check_datasets(trials, datasets, split)
     check_shots(trials, runs, datasets)
-    for folder, what in ((runs_dir, "runs folder (runs_dir)"), (save_prompts, "prompt folder (save_prompts=DIR)")):
-        if folder is not None:  # created only once the grid is known to be runnable
-            writable_folder(folder, what)
-    if save_prompts is not None:  # what a run killed while saving its prompt left behind
-        remove_stale_temps_in(Path(save_prompts).expanduser())
+    for folder, what, depth in ((runs_dir, "runs folder (runs_dir)", 1),
+                                (save_prompts, "prompt folder (save_prompts=DIR)", 0)):
+        if folder is not None:  # created only once the grid is known to be runnable (and cleaned of what a run
+            writable_folder(folder, what, depth)  # killed while writing a checkpoint or a prompt left there)
     check(not profile.device.startswith("cuda") or torch.cuda.is_available(),
           f"device {profile.device!r} asked for, but this machine has no CUDA GPU; pass --device cpu")
     backbone = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)
     if not mix_backbones:
         store.check_backbone(backbone.name, weights_fingerprint(backbone))
     rows: list[list | None] = [None] * len(trials)  # each trial's rows
-    pending = []
+    jobs = []
     stored_rows = {r["run_id"]: r for r in store.rows()}
-    for i, (t, run) in enumerate(zip(trials, runs)):
+    candidates = []
+    for i, (t, run) in enumerate(zip(trials, runs)):  # every stored prompt file checked before anything is recorded
         identity = run_identity(run, datasets[t.dataset], backbone, profile.device)
         targets = row_identities(t, identity, datasets, split)
-        stored = {k: stored_rows.get(run_id(ident)) for k, ident in targets.items()}
-        for row in filter(None, stored.values()):  # the same identity: the same number, whichever label stored it
-            if row["label"] != t.label:
-                store.add({**row, "label": t.label})
-        missing_file = save_prompts is not None and METHODS[t.method].learns and \
-            not prompt_path(save_prompts, t, run_id(identity)).is_file()
-        if all(stored.values()) and not missing_file:
-            rows[i] = [{**stored[k], "label": t.label} for k in targets]
+        job = Job(i, t, run, run_id(identity), identity, targets,
+                  {k: stored_rows.get(run_id(ident)) for k, ident in targets.items()})
+        job.prompt_missing = save_prompts is not None and METHODS[t.method].learns and \
+            not stored_prompt(prompt_path(save_prompts, t, job.run_id), identity)
+        candidates.append(job)
+    for job in candidates:
+        for row in filter(None, job.stored.values()):  # the same identity: the same number, whichever label stored it
+            if row["label"] != job.trial.label:
+                store.add({**row, "label": job.trial.label})
+        if all(job.stored.values()) and not job.prompt_missing:
+            rows[job.index] = [{**job.stored[k], "label": job.trial.label} for k in job.targets]
         else:
-            pending.append((i, t, run, run_id(identity), identity, targets, stored))
-    if len(pending) < len(trials):
-        (on_reuse or say_reused)(len(trials) - len(pending), shown(store.path))
-    check_buildable(pending, datasets, backbone)
-    jobs = prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress)
-    index = {id(job): (i, targets, stored) for i, job, targets, stored in jobs}
+            jobs.append(job)
+    if len(jobs) < len(trials):
+        (on_reuse or say_reused)(len(trials) - len(jobs), shown(store.path))
+    check_buildable(jobs, datasets, backbone)
+    prepare_inputs(jobs, datasets, backbone, split, cache_dir, runs_dir, progress)
     bar = tqdm(total=len(jobs), desc="runs", disable=not progress or not jobs)
-    for job, result, where in engine.run([j for _, j, *_ in jobs], profile, backbone, progress):
-        i, targets, stored = index[id(job)]
+    for job, result, where in engine.run(jobs, profile, backbone, progress):
         if save_prompts is not None and METHODS[job.run.method].learns:
             payload = result["payload"] if "payload" in result else prompt_payload(result["model"])
             atomic_save({**payload, "identity": job.identity}, prompt_path(save_prompts, job.trial, job.run_id),
                         kind="prompt file", own=torch_format(PROMPT_FORMAT))
         prov = provenance(engine=engine.name, weights_source=portable_path(backbone.weights), **where)
-        rows[i] = []
-        for target, identity in targets.items():
-            row = stored[target] and {**stored[target], "label": job.trial.label}
+        rows[job.index] = []
+        for target, identity in job.targets.items():
+            row = job.stored[target] and {**job.stored[target], "label": job.trial.label}
             if row is None:
                 row = make_row(job.trial, job.run, target, identity, result, prov)
                 store.add(row)
-            rows[i].append(row)
+            rows[job.index].append(row)
         bar.update()
-        tqdm.write(describe(rows[i]))
+        tqdm.write(describe(rows[job.index]))
     bar.close()
     return [row for trial_rows in rows for row in trial_rows]
 
 
 def prompt_path(folder, trial: Trial, rid: str) -> Path:
     return Path(folder).expanduser() / f"{trial.label}-{trial.dataset}-seed{trial.seed}-{rid}.pt"
+
+
+def stored_prompt(path: Path, identity: dict) -> bool:
+    """Whether a stored run's prompt file is there (False: train the run again to write it). One that is there is
+    reused only if it still reads as this run's prompt: a truncated or altered file is refused in one line, never
+    kept as if it were whole."""
+    if not path.is_file():
+        return False
+    try:
+        doc = read_prompt_file(path)
+    except BadInput as e:  # its first clause says what is wrong; the rest is advice for another situation
+        raise BadInput(f"a stored run's prompt file is damaged: {str(e).split(';')[0]}; delete it (rm {path}) and "
+                       "run again to train that run anew") from None
+    if doc.get("identity") not in (None, identity):
+        raise BadInput(f"the prompt file {path} holds another run than its name says (its identity differs); delete "
+                       f"it (rm {path}) and run again to train that run anew")
+    return True
 
 
 def describe(rows: list[dict]) -> str:
@@ -280,12 +316,13 @@ def say_reused(n: int, where: str) -> None:
     print(f"reusing {n} finished run(s) with the same identity from {where}")
 
 
-def check_buildable(pending, datasets, backbone) -> None:
+def check_buildable(jobs: list[Job], datasets, backbone) -> None:
     """Build each pending method once on its training classes and point it at every set it will be scored on,
     before any image is read: class names that do not fit the text context, a context length that contradicts
     its initial words, class-specific contexts that cannot move to other classes stop the grid here."""
     checked = set()
-    for _, t, run, *_ in pending:
+    for job in jobs:
+        t, run = job.trial, job.run
         key = (t.method, repr(method_fields(t.method, run.method_cfg)), t.dataset, t.targets)
         if key in checked:
             continue
@@ -299,9 +336,10 @@ def check_buildable(pending, datasets, backbone) -> None:
             method.set_classnames(target.classnames, target.template)
 
 
-def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progress) -> list:
-    """Prepare every pending trial's inputs (each evaluation once per dataset and kind, shared by its trials;
-    each trial's training set through the per-image cache), before any training."""
+def prepare_inputs(jobs: list[Job], datasets, backbone, split, cache_dir, runs_dir, progress) -> None:
+    """Every job's inputs, before any training: each evaluation once per dataset and kind (shared by its
+    trials, and all of them first: a bad image stops the grid before any training), then each training set
+    through the per-image cache."""
     evaluations: dict = {}
 
     def evaluation(t: Trial, images: bool) -> dict:
@@ -312,16 +350,11 @@ def prepare_jobs(pending, datasets, backbone, split, cache_dir, runs_dir, progre
                                                images)
         return evaluations[key]
 
-    jobs = []
-    for name in dict.fromkeys(p[1].dataset for p in pending):
-        mine = [p for p in pending if p[1].dataset == name]
-        for _, t, *_ in mine:  # every evaluation first: a bad image stops the grid before any training
-            evaluation(t, METHODS[t.method].encodes_images)
-        for i, t, run, rid, identity, targets, stored in mine:
-            method = METHODS[t.method]
-            out_dir = Path(runs_dir) / f"{t.label}-{name}-seed{t.seed}-{rid}" if runs_dir else None
-            inputs = trial_inputs(backbone, datasets[name], run, cache_dir, progress,
-                                  evaluation(t, method.encodes_images))
-            jobs.append((i, Job(t, run, rid, identity, inputs, out_dir, run_info(datasets[name], run, backbone)),
-                         targets, stored))
-    return jobs
+    for job in jobs:
+        evaluation(job.trial, METHODS[job.trial.method].encodes_images)
+    for job in jobs:
+        t, ds = job.trial, datasets[job.trial.dataset]
+        job.out_dir = Path(runs_dir) / f"{t.label}-{t.dataset}-seed{t.seed}-{job.run_id}" if runs_dir else None
+        job.inputs = trial_inputs(backbone, ds, job.run, cache_dir, progress,
+                                  evaluation(t, METHODS[t.method].encodes_images))
+        job.run_info = run_info(ds, job.run, backbone)

@@ -109,23 +109,28 @@ def check_run_arguments(args) -> None:
         if path and Path(path).expanduser().exists() and not Path(path).expanduser().is_dir():
             raise BadInput(f"{option} {path} is a file; give a folder (it holds one sub-folder or file per run)")
     if args.device is not None:
+        from ..backbones import check_device
         check_device(args.device)
+    check_unused_training(args)
+
+
+def check_unused_training(args) -> None:
+    """Options of training (--augment, --views, --runs-dir) given to methods none of which trains are refused:
+    they would change nothing (the grid refuses --train-set and --epochs alike, for the library's callers too)."""
+    from ..methods import METHODS
+    methods = getattr(args, "methods", None)
+    if not methods or any(METHODS[m].learns for m in methods):
+        return
+    given = [o for o, v in (("--augment", args.augment), ("--views", args.views), ("--runs-dir", args.runs_dir))
+             if v is not None]
+    if given:
+        raise BadInput(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} not used: {', '.join(methods)} "
+                       f"{'does' if len(methods) == 1 else 'do'} not train; drop {'it' if len(given) == 1 else 'them'}")
 
 
 def profile_views(args) -> int:
     from .profiles import get_profile
     return get_profile(args.profile).views
-
-
-def check_device(device: str) -> None:
-    import torch
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise BadInput(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
-    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
-        raise BadInput(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s); pass --device cpu"
-                       " or another GPU's index")
 
 
 # The variables the notebooks read (dpt.experiments.course) are the commands' defaults too: option <- variable
@@ -138,14 +143,16 @@ def environment_defaults(args) -> None:
     used). The miniature's commands never take a budget from the environment, as its notebooks do not: its
     committed results are reproduced at its own schedules."""
     from .profiles import get_profile
+    from ..methods import METHODS
     real = get_profile(getattr(args, "profile", None)).name == "real"
+    trains = any(METHODS[m].learns for m in getattr(args, "methods", None) or METHODS)
     used = []
     for option, variable in ENVIRONMENT_DEFAULTS:
         value = os.environ.get(variable, "").strip()
         if not value or not hasattr(args, option) or getattr(args, option) is not None:
             continue
-        if option != "device" and (getattr(args, "plan_fixes_training", False) or not real):
-            continue  # a search plan fixes them; the miniature keeps its schedules
+        if option != "device" and (getattr(args, "plan_fixes_training", False) or not real or not trains):
+            continue  # a search plan fixes them; the miniature keeps its schedules; zero-shot has none
         if option != "device":
             if not value.isdigit() or int(value) < 1:
                 raise BadInput(f"{variable}={value!r}: give a whole number of at least 1 (or unset it)")

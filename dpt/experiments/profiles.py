@@ -1,9 +1,9 @@
 """One place for defaults: the profiles (backbone, weights, datasets, device, training defaults) that
 every entry point reads: the command line, the ablation, the tuner and the notebooks.
 
-Precedence of training settings, lowest first: `TrainConfig`'s field defaults, the profile's
-`train` (e.g. the miniature's 30 epochs), the method class's `train_defaults` (e.g. CoCoOp's batch
-size of 8), then the user's overrides (`--epochs`, `--train-set`).
+Precedence of training settings, lowest first: `TrainConfig`'s field defaults (the miniature's 30 epochs), the
+profile's `train` (empty on the miniatures), the method class's `train_defaults` (e.g. CoCoOp's batch size of 8),
+then the user's overrides (`--epochs`, `--train-set`).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-DEFAULT_MINIATURE = "miniature-v1"  # what `--profile miniature` (and every default) means: README, "The miniature"
+DEFAULT_MINIATURE = "miniature-v1"  # what `--profile miniature` (and every default) means: docs/miniature.md
 
 
 def _profiles() -> dict[str, Profile]:
@@ -104,14 +104,15 @@ def _profiles() -> dict[str, Profile]:
                         MINIATURE_V2_DATASETS, MINIATURE_V2_DOMAINS, MINIATURE_V2_SOURCE)
     env = os.environ
     return {
-        # epochs chosen on the miniature's val split (README); the references' recipes for the real benchmarks
-        "miniature-v1": Profile("miniature-v1", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {"epochs": 30},
+        # the miniatures train with the library's defaults (TrainConfig's, then each method's train_defaults: what
+        # RunConfig(method=...) trains); the real benchmarks with the references' recipes
+        "miniature-v1": Profile("miniature-v1", "miniclip", "default", tuple(MINIATURE_DATASETS), "cpu", {},
                                 transfer_source=MINIATURE_SOURCE,
                                 transfer_targets=(MINIATURE_SOURCE, *MINIATURE_DOMAINS, *MINIATURE_DATASETS),
                                 results="miniature-v1",
                                 one_domain=(False, "two families per dataset, photographed differently")),
         "miniature-v2": Profile("miniature-v2", "miniclip-v2", "default", tuple(MINIATURE_V2_DATASETS), "cpu",
-                                {"epochs": 30}, transfer_source=MINIATURE_V2_SOURCE,
+                                {}, transfer_source=MINIATURE_V2_SOURCE,
                                 transfer_targets=(MINIATURE_V2_SOURCE, *MINIATURE_V2_DOMAINS,
                                                   *(d for d in MINIATURE_V2_DATASETS if d != MINIATURE_V2_SOURCE)),
                                 results="miniature-v2", one_domain=(True, "nouns in alphabetical order, one rendering")),

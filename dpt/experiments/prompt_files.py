@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..backbones import check_device
 from ..data import load_datasets, resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser
@@ -30,7 +31,6 @@ from ..files import check_target, torch_format
 from ..saved import HEAD_FORMAT, load_prompts, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import IDENTITY_VERSION, data_fingerprint, provenance, run_id
-from .options import check_device
 from .profiles import profile_for_backbone
 from .store import ResultsStore
 
@@ -118,7 +118,8 @@ def evaluate_main(argv=None) -> None:
     stored = {r["run_id"]: r for r in store.rows()}
     prompts, backbone = [], None
     for path, doc in docs:  # every prompt loaded, and pointed at every class list it will score, before any work
-        saved = load_prompts(path, backbone=backbone, pretrained=args.pretrained, device=args.device)
+        saved = load_prompts(path, backbone=backbone, pretrained=args.pretrained, device=args.device,
+                             fallback_weights=os.environ.get("DPT_PRETRAINED"))
         backbone = saved.method.backbone
         for ds in datasets.values():
             check_classes_fit(saved, ds)
@@ -153,7 +154,7 @@ def predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("--template", default=None, help="with --classes: the hand-crafted template ('a photo of a {}.')")
     ap.add_argument("--export-head", default=None, metavar="FILE",
                     help="write the class text features [C, D] for plain open_clip (text-only methods)")
-    ap.add_argument("--force", action="store_true", help="replace an --export-head file that is not a head")
+    ap.add_argument("--force", action="store_true", help="replace an --export-head file that is not a head, or is read-only")
     _backbone_arguments(ap)
     ap.add_argument("--json", action="store_true", help="print one JSON line per image")
     ap.add_argument("--no-progress", action="store_true")
@@ -180,7 +181,8 @@ def predict_main(argv=None) -> None:
             raise BadInput(f"{p} does not exist; give an image file or a folder of images")
     if args.export_head is not None:  # before any work: never the prompt file, a folder, or another file
         check_target(args.export_head, "head", torch_format(HEAD_FORMAT), args.force, offer_force=True)
-    saved = load_prompts(args.prompts, pretrained=args.pretrained, device=args.device)
+    saved = load_prompts(args.prompts, pretrained=args.pretrained, device=args.device,
+                         fallback_weights=os.environ.get("DPT_PRETRAINED"))
     saved.with_classes(args.classes, args.template)
     if args.export_head is not None:
         print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head, args.force)}")

@@ -1,5 +1,5 @@
 """The references' base-to-novel recipes (recipes.json), and `python -m dpt recipes`, which prints them as the
-README's table.
+table in docs/real-clip.md.
 
     python -m dpt recipes            # markdown: one line per method, with the file and commit it came from
 """
@@ -39,7 +39,7 @@ def _short(source: str) -> str:
 
 
 def recipe_table() -> str:
-    """The recipes as a markdown table (what the README prints)."""
+    """The recipes as a markdown table (what docs/real-clip.md prints)."""
     table = recipes()
     common = table["common"]
     lines = ["| method | epochs | batch | lr | context (init) | depth | other | source | where dpt departs |",
@@ -65,7 +65,7 @@ def recipe_table() -> str:
 
 def parser():
         return Parser(prog="python -m dpt recipes", description="each method's reference recipe, as "
-                  "the README's table (markdown)")
+                  "the table in docs/real-clip.md (markdown)")
 
 
 def main(argv=None) -> None:

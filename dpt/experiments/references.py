@@ -58,7 +58,7 @@ def references(*keys: str):
 
 
 # What the method's paper states (its abstract: arXiv 2410.03189) and what this project reconstructed, piece by
-# piece, with what each piece is based on. Notebooks 00 and 05 and the README show it.
+# piece, with what each piece is based on. Notebooks 00 and 05 and docs/method.md show it.
 STATED = ("two views of the text modality, a learnable soft prompt and a hand-crafted prompt; their mutual "
           "information maximised with a learnable estimator; a class-wise augmentation from the visual modality")
 RECONSTRUCTED = (
@@ -70,7 +70,7 @@ RECONSTRUCTED = (
                          "features of both views as extra pairs for the MI term (notebook 04)"),
     ("the inference ensemble", "test-time class features that mix the soft view with the hand-crafted one, its "
                                "weight chosen with the MI weight by a search whose plan was committed before its "
-                               "runs (README, *The method and its defaults*)"),
+                               "runs (docs/method.md, *The method and its defaults*)"),
 )
 
 

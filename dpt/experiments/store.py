@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from ..errors import UnusableStore
-from ..files import check_target, json_format, locked, remove_stale_temps, write_json_atomic
+from ..files import check_target, json_format, locked, read_only, remove_stale_temps_in, write_json_atomic
 
 FORMAT, VERSION = "dpt-results", 1
 
@@ -104,11 +104,11 @@ class ResultsStore:
         try:
             folder = (self.path.resolve() if self.path.is_symlink() else self.path).parent
             existing = next(p for p in (folder, *folder.parents) if p.exists())  # created when the first row is added
-            if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK) or read_only(existing):
                 raise PermissionError(13, f"{existing} is not a writable folder")
             if self.path.exists() and not os.access(self.path, os.W_OK):
                 raise PermissionError(13, "file is read-only")
-            remove_stale_temps(self.path)
+            remove_stale_temps_in(folder)
         except OSError as e:
             raise UnusableStore(f"cannot write results to {self.path} ({e.strerror or e}); choose a writable "
                                 "--out") from e

@@ -10,7 +10,7 @@ from ..mi import CRITICS, OBJECTIVES
 
 @dataclass
 class MethodConfig:
-    """Every knob of every method; each method reads the ones it needs. Defaults are documented in README."""
+    """Every knob of every method; each method reads the ones it needs. Defaults are documented in docs/method.md."""
     n_ctx: int = 4
     ctx_init: str | None = "a photo of a"
     class_specific: bool = False
@@ -21,7 +21,7 @@ class MethodConfig:
     meta_hidden_ratio: int = 16  # CoCoOp meta-net bottleneck
     # dual-view prompt tuning (dpt)
     mi_weight: float = 10.0  # with ensemble 0.3: chosen by dpt's pre-registered search on val (results/miniature-v1/
-    #                          dpt_search_plan.json and its _result.json; README, "The method and its defaults")
+    #                          dpt_search_plan.json and its _result.json; docs/method.md, "The method and its defaults")
     mi_estimator: str = "infonce"
     critic: str = "dot"  # "dot": learned temperature only; "separable"/"concat" MLP critics can absorb drift
     critic_hidden: int = 128
@@ -31,7 +31,7 @@ class MethodConfig:
     critic_lr: float = 1e-3  # the MI critic's own Adam (constant lr), separate from the prompt's SGD
     ensemble: float = 0.3  # inference: weight of the hand-crafted logits (0 = soft view only; dpt and its variants,
     #                        coop_ensemble; CoOp itself never reads it)
-    # dpt's exploration, adaptive anchor and inference ensemble (issue 24; each an ablation)
+    # dpt's exploration, adaptive anchor and inference ensemble (each an ablation, rejected by the search)
     mi_visual: str = "none"  # MI between class-wise mixed image features and "soft" (or the "fused") text view
     mi_visual_weight: float = 0.0  # its weight
     anchor: str = "fixed"  # the pull to the hand-crafted view per class: "fixed", or from that view's "accuracy" or

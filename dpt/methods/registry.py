@@ -7,6 +7,7 @@ from typing import Sequence
 from ..config import check
 
 METHODS: dict[str, type] = {}  # name -> PromptMethod subclass, in registration order
+VARIANTS: dict[str, list[type]] = {}  # name -> subclasses that run it where their `applies(cfg)` says so
 
 
 def register(cls: type) -> type:
@@ -14,6 +15,15 @@ def register(cls: type) -> type:
     check(cls.name not in METHODS, f"method name {cls.name!r} is registered twice")
     METHODS[cls.name] = cls
     return cls
+
+
+def register_variant(of: str):
+    """Class decorator: run method `of` with this subclass wherever `cls.applies(cfg)` (dpt's rejected variants:
+    the method's own module stays the one the course teaches, and the variants' rows keep their identity)."""
+    def add(cls: type) -> type:
+        VARIANTS.setdefault(of, []).append(cls)
+        return cls
+    return add
 
 
 def check_method(name: str) -> None:
@@ -30,4 +40,6 @@ def build_method(name: str, backbone, classnames: Sequence[str], template: str, 
     """A fresh method `name` for these classes and template (cfg: a MethodConfig; default: the defaults)."""
     from .config import MethodConfig
     check_method(name)
-    return METHODS[name](backbone, classnames, template, cfg or MethodConfig())
+    cfg = cfg or MethodConfig()
+    cls = next((v for v in VARIANTS.get(name, ()) if v.applies(cfg)), METHODS[name])
+    return cls(backbone, classnames, template, cfg)
