@@ -298,7 +298,8 @@ CASES = [  # (id, command line after `python -m dpt`, fragment)
      "--num-cpus must be at least 1"),
     ("ray-nothing-listening", ["base2novel", "--methods", "coop", "--engine", "ray", "--address", "127.0.0.1:9",
                                *QUICK], "nothing answers at --address 127.0.0.1:9"),
-    ("device-gpu", ["base2novel", "--methods", "coop", "--device", "gpu", *QUICK], "device 'gpu' is not a device; use device='cpu' (or 'cuda', 'cuda:N' on a GPU) (on the command line: --device cpu)"),
+    ("device-gpu", ["base2novel", "--methods", "coop", "--device", "gpu", *QUICK],
+     "device 'gpu' is not a device; use device='cpu' (or 'cuda', 'cuda:N' on a GPU) (on the command line: --device cpu)"),
     ("seed-beyond-64-bits", ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds",
                              "99999999999999999999999"], "seeds must be whole numbers from 0 to"),
     ("gpa-beyond-epochs", ["base2novel", "--methods", "promptsrc", "--set", "gpa_mean=50", *QUICK],
@@ -394,12 +395,16 @@ def test_a_temp_file_left_by_a_killed_writer_is_removed_on_the_next_open(tmp_pat
     from dpt.experiments.store import ResultsStore
     out = tmp_path / "r.json"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".r.json.{dead.stdout.strip()}.abcd.tmp"  # what a SIGKILL mid-write leaves
+    from dpt.files import _writer_tag
+    host = _writer_tag().split("@")[1]
+    stale = tmp_path / f".r.json.{dead.stdout.strip()}@{host}.abcd.tmp"  # what a SIGKILL mid-write leaves
     stale.write_text("half a file")
-    alive = tmp_path / f".r.json.{os.getpid()}.efgh.tmp"  # a writer still at work keeps its file
+    alive = tmp_path / f".r.json.{os.getpid()}@{host}.efgh.tmp"  # a writer still at work keeps its file
     alive.write_text("being written")
+    elsewhere = tmp_path / f".r.json.{dead.stdout.strip()}@0000beef.ijkl.tmp"  # another machine's: its pid says
+    elsewhere.write_text("being written there")  # nothing here
     ResultsStore(out)
-    assert not stale.exists() and alive.exists()
+    assert not stale.exists() and alive.exists() and elsewhere.exists()
 
 
 def test_refusals_leave_no_lock_file_beside_the_results(monkeypatch, capsys, tmp_path):

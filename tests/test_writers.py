@@ -206,15 +206,16 @@ def test_an_unwritable_runs_folder_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_a_killed_save_leaves_no_temporary_file_for_long(tmp_path, monkeypatch, capsys):
-    """A SIGKILL while a prompt is saved leaves `.<name>.<pid>.<random>.tmp`: the next run into the folder removes
+    """A SIGKILL while a prompt is saved leaves `.<name>.<pid>@<host>.<random>.tmp`: the next run into the folder removes
     those of dead processes, and never a live writer's."""
     import subprocess
     folder = tmp_path / "prompts"
     folder.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = folder / f".coop-mini_toys-seed1-abc.pt.{dead.pid}.k2j3h4.tmp"
-    live = folder / f".coop-mini_toys-seed1-abc.pt.{os.getpid()}.x9y8z7.tmp"
+    host = files._writer_tag().split("@")[1]
+    stale = folder / f".coop-mini_toys-seed1-abc.pt.{dead.pid}@{host}.k2j3h4.tmp"
+    live = folder / f".coop-mini_toys-seed1-abc.pt.{os.getpid()}@{host}.x9y8z7.tmp"
     stale.write_bytes(b"half")
     live.write_bytes(b"writing")
     code, io = cli(monkeypatch, capsys, "base2novel", "--methods", "zeroshot", "--datasets", "mini_toys", "--seeds",
