@@ -47,6 +47,14 @@ def dpt_command(monkeypatch, capsys, *argv):
     return code, capsys.readouterr()
 
 
+def one_line(code, io, match):
+    """A refusal: exit status 2 and one line on stderr, in dpt's words, that says `match`; returns that line."""
+    lines = io.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in io.err, io.err
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
 def make_dtd(root, classes=("banded", "braided", "bubbly", "bumpy"), per_split=None):
     """A tiny CoOp-style DTD tree (real JPEG files + split_zhou JSON) under `root`; returns root.
     per_split: {split: images per class}, default train 3 / val 1 / test 2."""

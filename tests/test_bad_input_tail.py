@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import dpt_command, make_dtd
+from conftest import dpt_command, make_dtd, one_line
 from dpt.errors import BadInput, DptError
 
 GRID = ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds", "1", "--split", "val",
@@ -14,13 +14,6 @@ GRID = ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds",
 
 
 cli = dpt_command
-
-
-def one_line(code, io, match):
-    lines = io.err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in io.err, io.err
-    assert match in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

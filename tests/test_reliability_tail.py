@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import dpt_command, make_dtd
+from conftest import dpt_command, make_dtd, one_line
 from dpt import files
 from dpt.errors import BadInput, DptError, Unwritable
 
@@ -26,14 +26,6 @@ COOP = ["base2novel", "--methods", "coop", "--datasets", "mini_toys", "--seeds",
         "--epochs", "2", "--no-progress"]
 
 cli = dpt_command
-
-
-def one_line(code, io, match):
-    """A refusal: exit status 2 and one line on stderr, in dpt's words, that says `match`."""
-    lines = io.err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in io.err, io.err
-    assert match in lines[0], lines[0]
-    return lines[0]
 
 
 # A writer killed mid-write: torch.save writes half a file, then the process gets SIGKILL (which runs no cleanup).

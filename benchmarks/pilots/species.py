@@ -44,7 +44,7 @@ from dpt import pretrain as P  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import objects as O  # noqa: E402
 from dpt.data.dataset import ClassificationDataset, Item  # noqa: E402
-from dpt.data.world import _STYLE_PHRASES, _STYLE_SUFFIX, _article  # noqa: E402
+from dpt.data.world import _article, with_style  # noqa: E402
 from dpt.experiments.fidelity import EIGHT, criteria, spearman  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.published import published  # noqa: E402
@@ -108,12 +108,7 @@ def species_caption(world: SpeciesWorld, scene, rng) -> str:
         text += f" {rng.choice(['and', 'next to', 'with'])} " + _article(scene.distractors[0].phrase(rng, p_size=0.5))
     if rng.random() < 0.15:
         text += f" on a {scene.background} background"
-    r = rng.random()
-    if r < 0.6:
-        text = f"{rng.choice(_STYLE_PHRASES[scene.style])} {text}"
-    elif r < 0.8:
-        text = f"{text}, {_STYLE_SUFFIX[scene.style]}"
-    return text
+    return with_style(text, scene.style, rng)
 
 
 def make_names(n: int, syllables: int, seed: int) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .world import (BACKGROUNDS, COLOURS, POSITIONS, SHADES, STYLES, _polygons, _STYLE_PHRASES, _STYLE_SUFFIX, _article,
+from .world import (BACKGROUNDS, COLOURS, POSITIONS, SHADES, STYLES, _polygons, _article, with_style,
                     paint_scene)
 
 IMAGE_SIZE = 48
@@ -293,12 +293,7 @@ def object_caption(scene: ObjectScene, rng: np.random.Generator) -> str:
         text += f" on a {scene.background} background"
     if rng.random() < 0.15:
         text += f", a kind of {CATEGORIES[subject.kind]}"
-    r = rng.random()
-    if r < 0.6:
-        text = f"{rng.choice(_STYLE_PHRASES[scene.style])} {text}"
-    elif r < 0.8:
-        text = f"{text}, {_STYLE_SUFFIX[scene.style]}"
-    return text
+    return with_style(text, scene.style, rng)
 
 
 def object_vocabulary(n: int = 6000, seed: int = 0) -> list[str]:

@@ -339,11 +339,16 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
         text += " in the center" if pos == "center" else f" on the {pos}" if " " not in pos else f" at the {pos}"
     if rng.random() < 0.25:
         text += f" on a {scene.background} background"
+    return with_style(text, scene.style, rng)
+
+
+def with_style(text: str, style: str, rng) -> str:
+    """A caption that names its rendering style 80% of the time: before the scene (60%) or after it (20%)."""
     r = rng.random()
     if r < 0.6:
-        text = f"{rng.choice(_STYLE_PHRASES[scene.style])} {text}"
-    elif r < 0.8:
-        text = f"{text}, {_STYLE_SUFFIX[scene.style]}"
+        return f"{rng.choice(_STYLE_PHRASES[style])} {text}"
+    if r < 0.8:
+        return f"{text}, {_STYLE_SUFFIX[style]}"
     return text
 
 
