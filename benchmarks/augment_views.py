@@ -26,7 +26,7 @@ from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.bootstrap import Bootstrap  # noqa: E402
 from dpt.experiments.summary import format_differences  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 VIEWS = (1, 2, 4, 8, 16, 32)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
-from dpt.trainer import cpu_has_bf16  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.trainer import cpu_native  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 
 def final_losses(profile_name: str, methods, seed: int = 1) -> list[dict]:
@@ -58,7 +58,7 @@ def main(argv=None):
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    if not cpu_has_bf16():
+    if not cpu_native("bf16"):
         sys.exit("this CPU has no native bf16 arithmetic: bf16 stays off (nothing to check)")
     rows_file = Path(args.out).with_name(Path(args.out).stem + "_runs.json")
     runs, seconds = {}, {}

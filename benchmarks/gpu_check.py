@@ -29,7 +29,7 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
 from dpt.trainer import TrainConfig, _autocast, build_critic_optimizer, build_optimizer, optimizer_step, train  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 METHODS = ("coop", "cocoop", "kgcoop", "dpt", "ivlp", "maple", "promptsrc")
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import miniature as M  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 SETTINGS = {"no clutter": {"max_distractors": 2, "p_distractor": 0.35, "distractor_size": "small"},
             "clutter (shipped)": M.CLUTTER}

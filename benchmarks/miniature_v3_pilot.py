@@ -33,7 +33,8 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import miniature as M  # noqa: E402
 from dpt.data.dataset import ClassificationDataset  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
-from dpt.files import check_target, write_record  # noqa: E402
+from dpt.files import check_target  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 from dpt.run import base_to_novel  # noqa: E402
 
 METHODS = ("zeroshot", "coop", "kgcoop", "cocoop", "ivlp")

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import MINICLIPS  # noqa: E402
 from dpt.experiments.pretrain import probes  # noqa: E402
-from dpt.pretrain import pretrain  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.pretrain import pretrain  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 V2 = MINICLIPS["miniclip-v2"].cfg
 TEXT = V2["text_cfg"]

@@ -25,8 +25,8 @@ from dpt.backbones import build_miniclip, load_miniclip  # noqa: E402
 from dpt.data.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SceneSampler, render  # noqa: E402
 from dpt.data.objects import KINDS  # noqa: E402
 from dpt.experiments.pretrain import attribute_zero_shot, object_probes  # noqa: E402
-from dpt.pretrain import to_tensor  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.pretrain import to_tensor  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 STYLE_WORDS = {"photo": "photo of", "sketch": "sketch of", "pixel": "pixel art of"}
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
 from dpt.experiments.engines import LocalEngine, RayEngine  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 KEYS = ("label", "dataset", "seed", "base", "novel", "hm", "run_id")
 

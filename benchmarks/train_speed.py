@@ -48,8 +48,8 @@ from dpt.data import few_shot, load_dataset, subsample_classes  # noqa: E402
 from dpt.evaluate import accuracy  # noqa: E402
 from dpt.methods import CoCoOp, MethodConfig, build_method  # noqa: E402
 from dpt.text_encoder import TextEncoder  # noqa: E402
-from dpt.trainer import TrainConfig, _autocast, build_optimizer, cpu_has_bf16, epoch_order, lr_at, train  # noqa: E402
-from dpt.files import write_record  # noqa: E402
+from dpt.trainer import TrainConfig, _autocast, build_optimizer, cpu_native, epoch_order, lr_at, train  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
 PROFILES = {
@@ -345,7 +345,7 @@ def main(argv=None):
               f"{c['rows'][1]['sec_per_step'] * 1000:.1f} ms/step: x{c['speedup']:.1f}, same losses: {c['equal']['ok']} "
               f"(max rel. gap {c['equal']['max_rel_loss_gap']:.1e})", flush=True)
     if not args.no_efficiency:
-        precisions = ["fp32"] + (["bf16"] if args.device == "cpu" and cpu_has_bf16() else
+        precisions = ["fp32"] + (["bf16"] if args.device == "cpu" and cpu_native("bf16") else
                                  ["auto"] if args.device == "cuda" else [])
         out["efficiency"] = []
         for name in args.backbones:

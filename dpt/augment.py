@@ -1,12 +1,5 @@
-"""Class-wise augmentation from the visual modality: mixup of image features (or pixels).
-
-For a sample (v_i, y_i) and a partner (v_j, y_j) from another class (`across`) or the same class
-(`within`), with lambda ~ Beta(alpha, alpha):
-
-    v_mix = normalise(lambda v_i + (1 - lambda) v_j),   y_mix = lambda e_{y_i} + (1 - lambda) e_{y_j}
-
-Targets are soft label vectors, so the text-side targets of both prompt views are `y_mix @ t`.
-"""
+"""Class-wise mixup of image features (or pixels) with a partner from another class (`across`) or the same
+(`within`); targets are soft labels, so both prompt views' text targets are `y_mix @ t`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +17,7 @@ class Mixed:
 
 
 def _partners(labels: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
-    """For each sample, a random partner index: of another class (across) or the same class (within).
-    Where the batch has no such partner, falls back to any other sample: with one class in the batch,
-    `across` therefore mixes same-class pairs (within-class mixup); a batch of one mixes a sample with itself."""
+    """A random partner per sample of another (across) or the same (within) class, else any other sample."""
     n = labels.shape[0]
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     allowed = ~same if mode == "across" else same & ~torch.eye(n, dtype=torch.bool, device=labels.device)
@@ -46,9 +37,7 @@ def _lambdas(n: int, alpha: float, generator, device) -> torch.Tensor:
 
 def classwise_mixup(features: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 1.0,
                     mode: str = "across", generator: torch.Generator | None = None) -> Mixed:
-    """Feature-level mixup of L2-normalised image features; returns re-normalised mixed features.
-    `generator` drives every random draw (partners and lambda); None uses the global RNG. With a single
-    class in the batch, `across` falls back to same-class partners (see `_partners`)."""
+    """Mixup of L2-normalised features, re-normalised; `generator` drives every draw (None: the global RNG)."""
     if mode not in ("across", "within"):
         raise ValueError(f"mixup mode must be 'across' or 'within', not {mode!r}")
     partner = _partners(labels, mode, generator)

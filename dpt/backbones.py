@@ -1,10 +1,5 @@
-"""Load a CLIP backbone by name: open_clip models (e.g. ViT-B-16 / openai) or the offline `miniclip` (the factory;
-the miniature's versions are in dpt.miniclip, open_clip's weights in dpt.pretrained, checkpoint files in dpt.weights).
-
-Every backbone comes back as a `Backbone`: the open_clip model (frozen, eval mode), its image
-preprocessing, the open_clip tokenizer and a `TextEncoder` that accepts token *embeddings*, which
-is what prompt learners need.
-"""
+"""Load a CLIP backbone by name (open_clip or the offline miniclip) as a `Backbone`: the frozen model, its
+preprocessing, tokenizer and a `TextEncoder` that takes token embeddings, which prompt learners need."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +13,7 @@ from torch import nn
 
 from .errors import BadInput
 from .miniclip import (ASSETS, MINICLIP_CFG, MINICLIP_CHECKPOINT, MINICLIP_NAME, MINICLIPS, OPENAI_MEAN,  # noqa: F401
-                       OPENAI_STD, STEMS, ConvStem, MiniclipSpec, ResStem, build_clip, build_miniclip,
+                       OPENAI_STD, STEMS, MiniclipSpec, ResStem, build_clip, build_miniclip,
                        load_miniclip, miniclip_info, miniclip_transforms)
 from .pretrained import dassl_train_transform, load_open_clip
 from .text_encoder import TextEncoder
@@ -109,13 +104,8 @@ def check_device(device) -> None:
 
 def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default", device: str | torch.device = "cpu",
                   checkpoint: str | Path | None = None) -> Backbone:
-    """Load a frozen CLIP by name.
-
-    name: 'miniclip' or an open_clip model name ('ViT-B-16', ...).
-    pretrained: for open_clip models an open_clip tag ('openai') or a checkpoint file path; None for
-      random initialisation. 'default' means 'openai' for open_clip models and the shipped weights for
-      miniclip.
-    """
+    """A frozen CLIP by name ('miniclip' or open_clip's); pretrained: a tag, a checkpoint file, None (random)
+    or 'default' ('openai', or miniclip's shipped weights)."""
     check_device(device)
     if name in MINICLIPS:
         if pretrained not in (None, "default"):

@@ -1,7 +1,4 @@
-"""Typed configs from dicts: unknown keys and values of the wrong type are refused with one line.
-
-The configs themselves live beside what they configure (`TrainConfig` in trainer.py, `MethodConfig` in
-methods/config.py); the profiles that set their defaults per backbone are in experiments/profiles.py."""
+"""Typed configs from dicts: unknown keys and values of the wrong type are refused with one line."""
 from __future__ import annotations
 
 import math
@@ -53,8 +50,7 @@ INT_LIMIT = 2 ** 31  # whole-number options (seeds, epochs, sizes) stay below th
 
 
 def check_numbers(obj, what: str) -> None:
-    """Every number of dataclass `obj` is finite, and every whole number smaller than INT_LIMIT in size (NaN would
-    pass every `>=` check silently; 10**30 epochs is not a setting)."""
+    """Every number finite and every whole number below INT_LIMIT (NaN would pass every `>=` check)."""
     kinds = {"int": ((int,), "a whole number"), "float": ((int, float), "a number"), "bool": ((bool,), "true or false"),
              "str": ((str,), "a string")}
     for f in fields(obj):
@@ -72,8 +68,7 @@ def check_numbers(obj, what: str) -> None:
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
-    """A nested dict as one level with dotted keys ({"train": {"lr": 1}} -> {"train.lr": 1}): for diffs of configs
-    and identities."""
+    """A nested dict with dotted keys, for diffs of configs and identities."""
     out = {}
     for k, v in d.items():
         out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})

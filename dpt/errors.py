@@ -1,9 +1,5 @@
-"""Errors that mean "the input is wrong": the message says what is wrong and what to do.
-
-The command line (dpt.experiments.command_line) prints a `DptError` as one line and exits with status 2;
-any other exception is a bug in dpt and keeps its traceback. Each error also derives from the builtin a caller would expect
-(ValueError, FileNotFoundError, ...), so `except ValueError` keeps working.
-"""
+"""Errors that mean "the input is wrong", each also the builtin a caller expects (ValueError, ...); the
+command line prints a `DptError` as one line, anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 
@@ -33,6 +29,3 @@ class Unwritable(DptError, OSError):
     """A folder or file that cannot be written (read-only, full, not a folder); still an OSError to callers that
     can do without the file (the feature cache)."""
 
-
-class UnusableStore(DptError, ValueError):
-    """A results file that is not one, or that cannot be written."""

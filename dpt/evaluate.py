@@ -12,9 +12,7 @@ def harmonic_mean(base: float, novel: float) -> float:
 
 @torch.no_grad()
 def correct(method: PromptMethod, data, labels: torch.Tensor | None = None, batch_size: int = 1024) -> torch.Tensor:
-    """Per image, whether the top-1 prediction is right (bool, in the order of the labels). `data`: features or
-    images as a tensor (with `labels`), or a FeatureSet / ImageSet (images are loaded batch by batch). Class text
-    features are encoded once (unless they depend on the image)."""
+    """Per image, whether the top-1 prediction is right; `data`: a tensor with `labels`, a FeatureSet or ImageSet."""
     method.eval()
     device = method.hand.device
     text = None if method.text_per_image else method.text_features()
@@ -40,9 +38,7 @@ def accuracy(method: PromptMethod, data, labels: torch.Tensor | None = None, bat
 
 
 def score_images(method: PromptMethod, evaluation: dict) -> dict[str, torch.Tensor]:
-    """Per-image correctness on each evaluation set ({name: inputs.EvalSet}), against its own class names and
-    template (a target dataset's classes are new to the prompt, as novel classes are); the method is left as
-    it was."""
+    """Per-image correctness on each evaluation set, against its own class names; the method is left as it was."""
     trained = (method.classnames, method.template)
     hits = {}
     try:

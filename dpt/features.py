@@ -1,16 +1,5 @@
-"""Frozen image features, computed once per image and kept on disk, so training never runs the image
-encoder twice on the same picture (and only the pictures a run uses are ever read).
-
-The cache holds, per (backbone weights, transform, dataset), one feature per image, keyed by the image's
-identity (its source and, for files, size and modification time): a few-shot run encodes only its shots,
-and the seeds and methods that share images share their features. Augmented views are keyed by the image
-and the view's number, and each view is drawn from a generator seeded by that key, so view v of an image
-is the same picture for every run. Files are written through a temporary file and a rename under a lock,
-and checked against a checksum when read, so a crash or a corrupted file is never used.
-
-For methods that run the image encoder themselves (visual prompts) `ImageSet` yields preprocessed images
-in batches, decoded in DataLoader workers, without holding a split in memory.
-"""
+"""Frozen image features, encoded once per image and cached on disk (keyed by the image, the weights and the
+transform), so training never runs the image encoder twice on a picture and reads only the images it uses."""
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +22,8 @@ CACHE_DIR: Path | None = None  # where features are cached when a call gives no 
 
 
 def set_cache_dir(folder) -> None:
-    """Where features are cached when a call gives no cache_dir (as torch.hub.set_dir: the commands and the course
-    set it from $DPT_CACHE; the library itself reads no environment). None: back to the default, ~/.cache/dpt."""
+    """Where features are cached when a call gives no cache_dir (the library reads no environment; the commands
+    set it). None: back to ~/.cache/dpt."""
     global CACHE_DIR
     if folder is not None and not str(folder).strip():
         raise BadInput("an empty path was given for the feature cache; give a folder")
@@ -56,8 +45,7 @@ def _digest(text: str, n: int = 24) -> str:
 
 
 def item_key(dataset: ClassificationDataset, item: Item, view: int | None = None) -> str:
-    """What identifies an image's pixels: the dataset's generator settings, the source, and for a file its size
-    and modification time (a file replaced at the same path is a new image); `view`: its augmented view."""
+    """What identifies an image's pixels: a replaced file (other size or time) is a new image."""
     key = f"{dataset.name}|{_digest(dataset.meta, 12)}|{item.source!r}|{file_stamp(item.source)}"
     return key if view is None else f"{key}#view{view}"
 
@@ -67,9 +55,8 @@ def view_seed(key: str) -> int:
 
 
 def seed_key(dataset: ClassificationDataset, item: Item, view: int | None = None) -> str:
-    """What seeds an image's random augmentation: the dataset, its generator settings and where the image sits
-    inside the dataset (a file's folder and name, not the absolute path or its time stamp), so that the same data
-    copied elsewhere or to another machine trains on the same crops."""
+    """What seeds an image's augmentation: where it sits in the dataset, not its absolute path, so a copy of the
+    data trains on the same crops."""
     src = item.source
     where = f"{Path(src).parent.name}/{Path(src).name}" if isinstance(src, (str, os.PathLike)) else repr(src)
     key = f"{dataset.name}|{_digest(dataset.meta, 12)}|{where}"
@@ -77,8 +64,7 @@ def seed_key(dataset: ClassificationDataset, item: Item, view: int | None = None
 
 
 class _Images(torch.utils.data.Dataset):
-    """Items of a dataset as transformed tensors; item i is drawn with the RNG seeded by seeds[i] (if given), so
-    a random transform gives the same picture in any process and any order."""
+    """A dataset's items as transformed tensors, each drawn with its own seed (same picture in any process)."""
 
     def __init__(self, dataset: ClassificationDataset, items: Sequence[Item], transform: Callable,
                  seeds: Sequence[int] | None = None):
@@ -122,8 +108,7 @@ class FeatureSet:
 
 @dataclass
 class ImageSet:
-    """Preprocessed images of `items`, loaded in batches when they are scored (never all held in memory):
-    for methods that run the image encoder themselves."""
+    """Preprocessed images loaded in batches when scored, for methods that run the image encoder."""
     dataset: ClassificationDataset
     items: tuple[Item, ...]
     transform: Callable
@@ -133,14 +118,9 @@ class ImageSet:
         return image_batches(self.dataset, self.items, self.transform, batch_size)
 
 
-def image_set(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item]) -> ImageSet:
-    return ImageSet(dataset, tuple(items), backbone.preprocess, torch.tensor([it.label for it in items], dtype=torch.long))
-
-
 def image_pixels(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], *, views: int = 0,
                  batch_size: int = 256, progress: bool = True) -> FeatureSet:
-    """Preprocessed images [N, 3, H, W] (or [V, N, 3, H, W] of seeded augmented views) of `items`, in memory:
-    the few-shot training images of methods that run the image encoder (a few per class)."""
+    """Preprocessed images [N, 3, H, W] (or [V, N, 3, H, W] views) in memory: a few shots per class."""
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
 
     def load(transform, seeds):
@@ -207,9 +187,7 @@ def _encode(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[
 
 def encode_items(backbone: Backbone, dataset: ClassificationDataset, items: Sequence[Item], *, view: int | None = None,
                  cache_dir=None, batch_size: int = 256, progress: bool = True, use_cache: bool = True) -> torch.Tensor:
-    """Features [len(items), D] of these images, through the per-image cache: only images not yet encoded with
-    these weights and this transform are read. view: None for the evaluation transform, v >= 0 for the v-th
-    seeded augmented view (random resized crop + flip)."""
+    """Features [len(items), D] through the per-image cache; view: None (evaluation transform) or v >= 0."""
     transform = backbone.preprocess if view is None else backbone.train_preprocess
     keys = [item_key(dataset, it, view) for it in items]
     cache = FeatureCache(backbone, dataset, transform, cache_dir) if use_cache else None
@@ -232,11 +210,7 @@ def encode_items(backbone: Backbone, dataset: ClassificationDataset, items: Sequ
 def image_features(backbone: Backbone, dataset: ClassificationDataset, split: str | None = None, *, views: int = 0,
                    items: Sequence[Item] | None = None, cache_dir=None, batch_size: int = 256, progress: bool = True,
                    use_cache: bool = True) -> FeatureSet:
-    """Features of a split's images (or of `items`), through the per-image cache.
-
-    views=0: one deterministic view with the evaluation transform, features [N, D].
-    views=V>0: V random-resized-crop + flip views per image (each seeded by the image and the view), [V, N, D].
-    """
+    """Features of a split's images (or `items`): [N, D], or [V, N, D] seeded augmented views with views=V."""
     items = list(dataset.split(split) if items is None else items)
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
     kw = dict(cache_dir=cache_dir, batch_size=batch_size, progress=progress, use_cache=use_cache)

@@ -1,6 +1,5 @@
-"""Frozen modules that a prompt module uses without owning them (CLIP's towers, shared by every method built on one
-backbone). They stay out of `parameters()`, `state_dict()` and prompt files, yet `.to()`, `.cuda()` and `.half()`
-move them too, so that a module's device is where all of its tensors are."""
+"""Frozen modules a prompt module uses without owning them: out of `parameters()` and `state_dict()`, yet
+moved by `.to()`, so a module's device is where all its tensors are."""
 from __future__ import annotations
 
 from torch import nn

@@ -1,20 +1,5 @@
-"""What one run reads, prepared before any training: its training set (few-shot features, or images for
-methods that prompt the image encoder, with the run's augmentation) and every evaluation set.
-
-    inputs = trial_inputs(backbone, dataset, run)      # features encoded (or read from the cache) here
-    out = run_trial(backbone, run, inputs)             # dpt.run: trains, then scores; reads nothing else
-
-Preparing everything first means that a bad image stops a cached-feature run (or a whole grid) before any
-training; runs that read images while they train or score (online augmentation, the visual-prompt methods'
-evaluation) meet a bad image when they read it, and stop there with the same one-line error.
-
-Augmentation (`run.augment`), as the references train (a random resized crop and a flip at every step):
-  none     the evaluation transform only
-  views    V augmented views of each shot, encoded once (cached per image) and cycled over the epochs:
-           epoch e sees view e mod V, so with V >= epochs no view repeats
-  online   a fresh random resized crop + flip of every image at every step; methods with cached features
-           then run the frozen image encoder on each batch (exact, and as slow as the references)
-"""
+"""What one run reads, prepared before any training (so a bad image stops a run or a grid before it trains):
+its training set, with the run's augmentation (none, cached views, or online), and every evaluation set."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -26,7 +11,7 @@ import torch
 
 from .backbones import Backbone
 from .data.dataset import ClassificationDataset, Item, few_shot, subsample_classes
-from .features import FeatureSet, ImageSet, image_batches, image_features, image_pixels, image_set, seed_key, view_seed
+from .features import FeatureSet, ImageSet, image_batches, image_features, image_pixels, seed_key, view_seed
 from .methods import METHODS
 
 AUGMENTATIONS = ("none", "views", "online")
@@ -54,8 +39,7 @@ class CachedViews(TrainingSet):
 
 
 class OnlineImages(TrainingSet):
-    """Training images drawn afresh at every step: the augmentation transform seeded by (run seed, epoch, image),
-    so a resumed run sees the same pictures; `encoder` (a Backbone) turns them into frozen image features."""
+    """Training images augmented afresh at every step, seeded by (seed, epoch, image) so a resume sees the same."""
 
     def __init__(self, dataset: ClassificationDataset, items: Sequence[Item], transform, seed: int,
                  encoder: Backbone | None = None, workers: int | None = None):
@@ -76,8 +60,7 @@ class OnlineImages(TrainingSet):
 
 @dataclass
 class EvalSet:
-    """Images of one evaluation (as features, or preprocessed in batches for visual prompts), scored against
-    these class names written with this template."""
+    """One evaluation's images (features, or batches for visual prompts) with its class names and template."""
     classnames: tuple[str, ...]
     template: str
     data: FeatureSet | ImageSet
@@ -85,8 +68,7 @@ class EvalSet:
 
 @dataclass
 class TrialInputs:
-    """Everything one run reads, as tensors and names (or, for images read as it goes, the items and the
-    dataset that loads them): a worker needs nothing else on a machine that holds the data."""
+    """Everything one run reads: a worker needs nothing else on a machine that holds the data."""
     classnames: tuple[str, ...]  # the classes trained on
     template: str
     train: CachedViews | OnlineImages | None  # the training set of those classes (None: nothing to train)
@@ -95,8 +77,7 @@ class TrialInputs:
 
 def few_shot_features(backbone: Backbone, part: ClassificationDataset, shots: int, seed: int, views: int = 0,
                       cache_dir: str | Path | None = None, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features ([N, D], or [V, N, D] with views) and labels of `shots` training images per class of `part`:
-    only those images are read (and encoded once, through the per-image cache)."""
+    """Features ([N, D], or [V, N, D]) and labels of `shots` images per class: only those images are read."""
     feats = image_features(backbone, part, items=few_shot(part.train, shots, seed), views=views, cache_dir=cache_dir,
                            progress=progress)
     return feats.features, feats.labels
@@ -122,10 +103,10 @@ def training_set(backbone: Backbone, part: ClassificationDataset, run, cache_dir
 
 def evaluation_set(backbone: Backbone, dataset: ClassificationDataset, split: str, cache_dir=None,
                    progress: bool = True, images: bool = False) -> EvalSet:
-    """All classes of `dataset`'s split: features (encoded once, through the cache), or with `images` the
-    preprocessed images, loaded in batches when scored (for methods with visual prompts)."""
+    """All classes of `dataset`'s split: features, or with `images` preprocessed images loaded when scored."""
     items = dataset.split(split)
-    data = (image_set(backbone, dataset, items) if images
+    labels = torch.tensor([it.label for it in items], dtype=torch.long)
+    data = (ImageSet(dataset, tuple(items), backbone.preprocess, labels) if images
             else image_features(backbone, dataset, items=items, cache_dir=cache_dir, progress=progress))
     return EvalSet(dataset.classnames, dataset.template, data)
 
@@ -139,8 +120,7 @@ def base_novel_sets(backbone: Backbone, dataset: ClassificationDataset, split: s
 
 def evaluation_sets(backbone: Backbone, dataset: ClassificationDataset, split: str, targets: dict | None = None,
                     cache_dir=None, progress: bool = True, images: bool = False) -> dict[str, EvalSet]:
-    """What a run is scored on: base and novel of `dataset` (no targets), or each target dataset, all classes
-    (targets: {name: ClassificationDataset}, the source itself included where it is scored)."""
+    """What a run is scored on: base and novel of `dataset`, or each target dataset."""
     if not targets:
         return base_novel_sets(backbone, dataset, split, cache_dir, progress, images)
     return {name: evaluation_set(backbone, ds, split, cache_dir, progress, images) for name, ds in targets.items()}
@@ -149,9 +129,7 @@ def evaluation_sets(backbone: Backbone, dataset: ClassificationDataset, split: s
 def trial_inputs(backbone: Backbone, dataset: ClassificationDataset, run, cache_dir=None,
                  progress: bool = True, evaluation: dict[str, EvalSet] | None = None,
                  evaluate: bool = True) -> TrialInputs:
-    """Encode (or take) every feature the run reads (`run`: a dpt.run.RunConfig), before any training.
-    Trains on `run.classes` of `dataset`; evaluates on `evaluation`, by default base and novel (classes
-    "base") or all classes of `dataset` itself (classes "all")."""
+    """Every feature the run reads, encoded (or taken) before any training."""
     part = subsample_classes(dataset, run.classes)
     if evaluate and evaluation is None:
         targets = None if run.classes == "base" else {dataset.name: dataset}

@@ -1,15 +1,6 @@
-"""Variational lower bounds on mutual information with learnable critics (Poole et al., 2019).
-
-A critic f(x, y) scores pairs; for a batch of N paired samples, `scores[i, j] = f(x_i, y_j)`, so
-the diagonal holds samples of the joint p(x, y) and the off-diagonal of the product p(x)p(y).
-
-    InfoNCE: I >= E[ f(x_i,y_i) - log 1/N sum_j exp f(x_i,y_j) ]          (<= log N)
-    NWJ:     I >= E_p[f] - e^{-1} E_q[e^f]
-    DV/MINE: I >= E_p[f] - log E_q[e^f]     (MINE: moving average in the gradient of the log term)
-    JSD:     trains f with the Jensen-Shannon objective (DIM); the MI is read off with NWJ on f + 1
-
-Each estimator's forward returns (objective to maximise, estimate in nats).
-"""
+"""Variational lower bounds on mutual information with learnable critics (Poole et al., 2019): InfoNCE, NWJ,
+DV/MINE and JSD. A critic scores all pairs of a batch (the diagonal is the joint); each estimator returns
+(objective to maximise, estimate in nats)."""
 from __future__ import annotations
 
 import math
@@ -43,8 +34,7 @@ class SeparableCritic(nn.Module):
 
 
 class DotCritic(nn.Module):
-    """f(x, y) = exp(s) x . y: only a temperature is learned, so the critic cannot absorb a drift of one
-    view (a rotation that keeps MI but loses the other view's geometry); it rewards aligned views."""
+    """f(x, y) = exp(s) x . y: only a temperature is learned, so the critic cannot absorb one view's drift."""
 
     def __init__(self, dim_x: int, dim_y: int, hidden: int = 0, init_scale: float = 10.0):
         super().__init__()
@@ -84,20 +74,18 @@ class MIEstimator(nn.Module):
         super().__init__()
         self.critic = critic
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(objective to maximise, estimate in nats). weights [N] >= 0 (InfoNCE only): each pair's term weighted,
-        so pairs of low weight pull less (dpt's adaptive anchor); None is the plain bound."""
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective, estimate in nats)."""
+        return self.bound(self.scores(x, y))
+
+    def scores(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The critic's [N, N] scores of all pairs (the diagonal is the joint)."""
         if x.shape[0] < 2:
             raise ValueError("MI estimation needs at least 2 paired samples (for negatives)")
-        scores = self.critic(x, y)
-        return self.bound(scores) if weights is None else self.weighted_bound(scores, weights)
+        return self.critic(x, y)
 
     def bound(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
-
-    def weighted_bound(self, scores: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise ValueError(f"{type(self).__name__} takes no per-pair weights (the adaptive anchor needs infonce)")
 
 
 class InfoNCE(MIEstimator):
@@ -105,13 +93,6 @@ class InfoNCE(MIEstimator):
         n = scores.shape[0]
         mi = (scores.diag() - torch.logsumexp(scores, dim=1)).mean() + math.log(n)
         return mi, mi.detach()
-
-    def weighted_bound(self, scores, weights):
-        """sum_i w_i [f(x_i, y_i) - log mean_j exp f(x_i, y_j)] / N: InfoNCE whose pair i counts w_i (<= 1) times
-        (the estimate read out is the plain bound)."""
-        n = scores.shape[0]
-        per_pair = scores.diag() - torch.logsumexp(scores, dim=1) + math.log(n)
-        return (weights * per_pair).sum() / n, per_pair.mean().detach()
 
 
 class NWJ(MIEstimator):
@@ -121,9 +102,7 @@ class NWJ(MIEstimator):
 
 
 class DonskerVaradhan(MIEstimator):
-    """MINE. With `ema` in (0, 1), the gradient of log E_q[e^f] uses a moving average of E_q[e^f] in its
-    denominator, which reduces the bias of the mini-batch *gradient* (Belghazi et al., 2018); the estimate read out
-    is the plain mini-batch DV bound, as biased as before."""
+    """MINE: with `ema`, a moving average debiases the gradient of the log term (the estimate stays the plain DV)."""
 
     def __init__(self, critic: nn.Module, ema: float = 0.01):
         super().__init__(critic)
@@ -158,9 +137,7 @@ class JSD(MIEstimator):
 
 
 class Alignment(MIEstimator):
-    """InfoNCE's positive term alone, mean_i f(x_i, y_i): paired views pulled together, no negatives pushed
-    apart. Not an MI bound; it is the ablation that asks what InfoNCE's negatives add to dpt. Its critic is
-    frozen (a dot critic would otherwise only grow its temperature)."""
+    """InfoNCE's positive term alone (no negatives): the ablation of what negatives add. Not an MI bound."""
 
     def __init__(self, critic: nn.Module):
         super().__init__(critic)

@@ -3,7 +3,6 @@ replace a ViT's patch embedding, and the checkpoints shipped in `dpt/assets/`.""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +23,7 @@ MINICLIP_NAME = "miniclip"
 
 @dataclass(frozen=True)
 class MiniclipSpec:
-    """One version of the miniature CLIP: open_clip's own `CLIP` class at toy scale, the standard 49,408-token
-    BPE vocabulary, and the checkpoint shipped for it. `conv_stem`: the ViT's patch embedding is a small
-    stack of strided 3x3 convolutions (Xiao et al. 2021, "Early convolutions help transformers see better")
-    instead of one linear patch projection."""
+    """One version of the miniature CLIP (open_clip's CLIP at toy scale) and its shipped checkpoint."""
     name: str
     cfg: dict
     checkpoint: Path
@@ -60,36 +56,8 @@ def miniclip_transforms(image_size: int):
     return train, val
 
 
-class ConvStem(nn.Module):
-    """Strided 3x3 convolutions (BatchNorm + ReLU between) that turn an image into one token per patch, for
-    a ViT's `conv1`: log2(patch) convolutions of stride 2, widths doubling up to the transformer's width."""
-
-    def __init__(self, patch: int, width: int):
-        super().__init__()
-        n = int(math.log2(patch))
-        if 2 ** n != patch:
-            raise ValueError(f"a conv stem needs a power-of-two patch size, got {patch}")
-        chans = [3] + [width // 2 ** (n - 1 - i) for i in range(n)]
-        layers = []
-        for i in range(n):
-            layers.append(nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1, bias=i == n - 1))
-            if i < n - 1:
-                layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU(inplace=True)]
-        self.net = nn.Sequential(*layers)
-
-    @property
-    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
-        return self.net[0].weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 class ResStem(nn.Module):
-    """A hybrid ViT's patch embedding (Dosovitskiy et al.'s ViT-R): open_clip's ModifiedResNet stem (three 3x3
-    convolutions, an average pool) and two of its Bottleneck stages, stride 8 in all, then a 1x1 convolution to the
-    transformer's width. The transformer, its [CLS] token and the visual prompts of IVLP / MaPLe / PromptSRC are
-    untouched: only how pixels become tokens changes, with a convolution's bias for local shape."""
+    """A hybrid ViT's patch embedding (ViT-R): open_clip's ResNet stem and two stages, then a 1x1 convolution."""
 
     def __init__(self, patch: int, width: int, channels: int = 16):
         super().__init__()
@@ -113,13 +81,11 @@ class ResStem(nn.Module):
         return self.proj(self.layer2(self.layer1(self.stem(x))))
 
 
-STEMS = {"conv": ConvStem, "res": ResStem}
+STEMS = {"res": ResStem}  # the lab's pretraining adds the pilots' "conv" stem
 
 
 def build_clip(cfg: dict, conv_stem: bool | str = False) -> CLIP:
-    """open_clip's CLIP from a config dict (embed_dim, vision_cfg, text_cfg), randomly initialised; a tuple of
-    vision layers gives open_clip's ModifiedResNet, else a ViT, its patch embedding replaced by a stem if asked
-    ("conv": strided convolutions; "res": residual stages, a hybrid ViT; True means "conv")."""
+    """open_clip's CLIP from a config dict, randomly initialised (stem: "res"; the lab adds "conv", True for it)."""
     model = CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
                  text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
     if conv_stem:

@@ -1,6 +1,4 @@
-"""open_clip models and their weights: a checkpoint file, or an open_clip tag fetched (and cached) by open_clip.
-Offline, a miss must fail at once and say what to do; what is quietened or kept offline is open_clip's alone, and
-only for the loading call."""
+"""open_clip models and their weights; offline, a miss fails at once and says what to do."""
 from __future__ import annotations
 
 import logging
@@ -30,8 +28,7 @@ def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 @contextmanager
 def _hub_offline():
-    """Make open_clip's hub downloads answer from the local cache only, so a miss fails at once (open_clip's own
-    reference to the download function, for this call: huggingface_hub's settings stay as they are)."""
+    """open_clip's hub downloads from the local cache only, for this call (huggingface_hub's settings untouched)."""
     download = getattr(open_clip.pretrained, "hf_hub_download", None)
     if download is None:  # no hub client: open_clip cannot download anyway
         yield
@@ -41,8 +38,7 @@ def _hub_offline():
 
 
 def dassl_train_transform(image_size: int, mean, std):
-    """The references' training augmentation (Dassl's random_resized_crop, random_flip, normalize: scale 0.08-1,
-    bicubic; KaiyangZhou/Dassl.pytorch dassl/data/transforms/transforms.py), for open_clip backbones."""
+    """The references' training augmentation (Dassl's random resized crop, flip, normalize), for open_clip."""
     return T.Compose([T.RandomResizedCrop(image_size, scale=(0.08, 1.0), interpolation=T.InterpolationMode.BICUBIC),
                       T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
 
@@ -57,8 +53,7 @@ class _FromOpenClip(logging.Filter):
 
 @contextmanager
 def _quiet_logging():
-    """open_clip logs a failed download as `ERROR:root:` before raising; the error we raise says it better. Only
-    open_clip's records are dropped, and only during the call."""
+    """Drop open_clip's `ERROR:root:` log of a failed download during the call: our error says it better."""
     root, quiet = logging.getLogger(), _FromOpenClip()
     root.addFilter(quiet)
     try:

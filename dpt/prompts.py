@@ -1,9 +1,4 @@
-"""The two views of the text modality: hand-crafted prompts and learnable soft prompts (CoOp).
-
-Hand-crafted: "a photo of a {class}." -> frozen text features (optionally a template ensemble).
-Soft (CoOp):  [SOT] v_1 ... v_n [class tokens] . [EOT] with learnable context vectors v_i,
-              shared by all classes or one set per class, the class at the end, middle or front.
-"""
+"""The two views of the text: hand-crafted prompts (frozen features) and CoOp's learnable soft prompts."""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -44,8 +39,7 @@ CLIP_IMAGENET_TEMPLATES = (
 
 
 def check_classnames(classnames: Sequence[str]) -> list[str]:
-    """The class names as a list, refused (one line) where they cannot name classes: a single string (it would be
-    iterated into characters), an empty list, empty or duplicate names."""
+    """The class names as a list; a single string, an empty list, empty or duplicate names are refused."""
     if isinstance(classnames, str):
         raise BadInput(f"class names must be a list of names, got the single string {classnames!r}; "
                        f"pass [{classnames!r}] for one class")
@@ -79,8 +73,7 @@ def _clean(classnames: Sequence[str]) -> list[str]:
 @torch.no_grad()
 def hand_crafted_features(backbone: Backbone, classnames: Sequence[str], templates: str | Sequence[str],
                           normalize_each: bool = True) -> torch.Tensor:
-    """Normalised text features [C, D]; with several templates, the normalised mean over templates
-    (of normalised features as in CLIP's ensembles, or of raw ones as PromptSRC's targets)."""
+    """Normalised text features [C, D]; several templates are averaged (normalised first, or raw as PromptSRC)."""
     templates = [check_template(t) for t in ([templates] if isinstance(templates, str) else list(templates))]
     names = _clean(classnames)
     feats = torch.stack([backbone.encode_prompts([t.format(c) for c in names], normalize=normalize_each)
@@ -94,9 +87,8 @@ class SoftPromptLearner(UsesFrozen):
     def __init__(self, backbone: Backbone, classnames: Sequence[str], n_ctx: int = 4, init: str | None = "a photo of a",
                  class_specific: bool = False, position: str = "end", init_std: float = 0.02,
                  learn_first: int | None = None):
-        """learn_first: learn only the first n words of `init` and keep the rest as fixed words before the
-        class name (MaPLe/IVLP's rule: n_ctx 2 of "a photo of a" learns "a photo", keeps "of a").
-        Without it, as in CoOp, every word of `init` is learned and `n_ctx` is their number."""
+        """learn_first: learn only the first n_ctx words of `init`, keep the rest fixed (MaPLe/IVLP); else, as CoOp,
+        every word of `init` is learned."""
         super().__init__()
         if position not in ("end", "middle", "front"):
             raise BadInput(f"class token position must be end, middle or front, not {position!r}")
@@ -175,8 +167,7 @@ class SoftPromptLearner(UsesFrozen):
 
     @property
     def shared_prefix(self) -> int:
-        """Leading positions every class's prompt shares: SOT, a shared context and the fixed words after it, when
-        the class name comes at the end (0 otherwise: class-specific contexts, the name in the middle or front)."""
+        """Leading positions every class's prompt shares (0 unless the class name comes at the end)."""
         if self.position != "end" or self.class_specific:
             return 0
         return 1 + self.n_ctx + (len(self.tokenizer.encode(self.fixed_words)) if self.fixed_words else 0)
@@ -188,9 +179,7 @@ class SoftPromptLearner(UsesFrozen):
 
     @torch.no_grad()
     def nearest_words(self, k: int = 3, vocabulary: Iterable[str] | None = None) -> list[list[str]]:
-        """For each context vector (first set), the k tokens with the closest embedding. vocabulary: search only
-        the tokens of these words (a model pretrained on a small corpus never moved the other embeddings of its
-        49,408, so their nearness is noise)."""
+        """The k nearest tokens of each context vector; `vocabulary` limits the search to these words' tokens."""
         emb = F.normalize(self.text_encoder.token_embedding.weight.float(), dim=-1)
         ids = torch.arange(emb.shape[0], device=emb.device)
         if vocabulary is not None:

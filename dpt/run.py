@@ -1,10 +1,4 @@
-"""One run, one way through: its inputs (dpt.inputs), the trainer (dpt.trainer), the scores (dpt.evaluate).
-
-    run = RunConfig(method="dpt", shots=16)
-    out = run_trial(backbone, run, trial_inputs(backbone, dataset, run))    # {"accuracy", "correct", ...}
-
-`base_to_novel` and `train_on_base` are the same path for a notebook: one call per run.
-"""
+"""One run, one way through: its inputs (dpt.inputs), the trainer, the scores (dpt.evaluate)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,8 +48,7 @@ def run_info(dataset, run: RunConfig, backbone) -> dict:
 
 def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: str | Path | None = None,
               resume: bool = False, progress: bool = True, run_info: dict | None = None) -> dict:
-    """Train `run.method` on its classes' shots, then score every evaluation set.
-    Returns {"accuracy": {name: percent}, "correct": {name: per-image bools}, "history", "model"}."""
+    """Train `run.method`, then score every evaluation set: {"accuracy", "correct", "history", "model"}."""
     torch.manual_seed(run.train.seed)  # the initial state of every learnable module
     method = build_method(run.method, backbone, inputs.classnames, inputs.template, run.method_cfg)
     history = []
@@ -70,8 +63,7 @@ def run_trial(backbone: Backbone, run: RunConfig, inputs: TrialInputs, out_dir: 
 def train_on_base(backbone: Backbone, dataset: ClassificationDataset, run: RunConfig, out_dir: str | Path | None = None,
                   cache_dir: str | Path | None = None, resume: bool = False,
                   progress: bool = True) -> tuple[PromptMethod, list[dict]]:
-    """Build `run.method` for the base classes (or all, with run.classes "all") and train it on `shots`
-    images per class."""
+    """`run.method` for the base classes (or all) trained on `shots` images per class."""
     inputs = trial_inputs(backbone, dataset, run, cache_dir, progress, evaluate=False)
     out = run_trial(backbone, run, inputs, out_dir, resume, progress, run_info=run_info(dataset, run, backbone))
     return out["model"], out["history"]

@@ -1,25 +1,25 @@
-"""A module of dpt run as a script (`python -m dpt.pretrain`, the old pretraining command) would run nothing and
-exit 0; the package stops it as it is imported, in one line that says where its command is now (dpt/__init__.py
-for the library's modules, dpt/experiments/__init__.py for the commands')."""
+"""`python -m dpt.X` for a module that is no command would run nothing and exit 0: stop it in one line."""
 from __future__ import annotations
 
 import sys
 
-MOVED = {"dpt.pretrain": "pretrain"}  # an old command's module -> its command now (the library stays there)
+MOVED = {"dpt.pretrain": "pretrain"}  # an old command's module -> its command now
 
 
 def module_run_as_script() -> str | None:
-    """The module of `python [options] -m MODULE ...` (None for any other way of starting Python)."""
+    """The module of `python [options] -m MODULE ...` (combined short flags too), else None."""
     args = iter(getattr(sys, "orig_argv", [])[1:])
     for arg in args:
-        if arg == "-m":
-            return next(args, None)
-        if arg.startswith("-m"):
-            return arg[2:]
-        if arg in ("-W", "-X", "--check-hash-based-pycs"):  # options that take a value
+        if not arg.startswith("-") or arg == "-":
+            return None  # a script, or the program on stdin
+        if arg == "--check-hash-based-pycs":  # the one long option that takes a value
             next(args, None)
-        elif not arg.startswith("-") or arg == "-c":
-            return None
+        for i, flag in enumerate(arg[1:] if not arg.startswith("--") else "", 1):
+            if flag in "cmWX":  # the options that take a value: the rest of the cluster, or the next argument
+                value = arg[i + 1:] or next(args, None)
+                if flag in "cm":
+                    return value if flag == "m" else None
+                break
     return None
 
 

@@ -1,19 +1,6 @@
-"""CLIP's text tower, opened up so prompt learners can feed token *embeddings* instead of token ids.
-
-    tokens -> token_embedding -> (+ positional) -> transformer (causal) -> ln_final -> x[EOT] @ projection
-
-Deep prompts (IVLP, MaPLe, PromptSRC): `deep[i]` replaces the context tokens (positions 1..n) at the
-input of layer i+1, as in muzairkhattak/multimodal-prompt-learning; layer 0 sees the shallow context.
-
-Because attention is causal and the feature is read at the EOT token, positions after the longest
-EOT in a batch never influence any feature: `forward` cuts the sequence there (exact, and much
-cheaper than pushing the full 77 tokens of ViT-B-16's context through the transformer).
-
-For the same reason, positions that every prompt of a batch shares at its start (SOT and a shared learned
-context, with the class name after them) have the same hidden states in every layer for every class: with
-`shared_prefix=P` they are computed once (once per group, for CoCoOp's one context per image) and their keys
-and values serve every class's remaining positions (`shared_prefix_blocks`). Exact up to float rounding.
-"""
+"""CLIP's text tower, opened up so prompt learners can feed token embeddings instead of token ids. Causal
+attention read at EOT makes two exact savings: the sequence is cut after the longest EOT, and a prefix
+shared by every prompt is computed once (`shared_prefix_blocks`)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -24,8 +11,7 @@ from torch import nn
 
 
 def run_blocks(transformer: nn.Module, x: torch.Tensor, deep: Sequence[torch.Tensor], replace, attn_mask=None):
-    """open_clip's Transformer.forward ([B, L, W] in and out), with `replace(x, deep[i - 1])` applied
-    before layer i for i = 1..len(deep): the deep prompts of one tower."""
+    """open_clip's Transformer.forward, with the deep prompts `deep[i - 1]` put in before layer i."""
     if len(deep) >= len(transformer.resblocks):
         raise ValueError(f"{len(deep)} deep prompt layers for a {len(transformer.resblocks)}-layer transformer")
     batch_first = getattr(transformer, "batch_first", True)
@@ -58,10 +44,8 @@ def _finish(block, x: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
 
 def shared_prefix_blocks(transformer: nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
                          deep: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-    """The causal text transformer on prompts that share their first positions: prefix [G, P, W] (one per group),
-    suffix [G * C, S, W] (the rest of each prompt, C per group). Each layer runs the prefix once; every suffix
-    position attends to its group's prefix keys/values and to the suffix positions before it. `deep[i]` replaces
-    the context tokens (positions 1..n, inside the prefix) before layer i+1. Returns the suffix's hidden states."""
+    """The causal transformer on prompts sharing their first positions: prefix [G, P, W] runs once per group,
+    suffix [G * C, S, W] attends to it. Returns the suffix's hidden states."""
     blocks = transformer.resblocks
     if len(deep) >= len(blocks):
         raise ValueError(f"{len(deep)} deep prompt layers for a {len(blocks)}-layer transformer")
@@ -122,15 +106,8 @@ class TextEncoder(nn.Module):
     def forward(self, embeddings: torch.Tensor, eot_index: torch.Tensor, truncate: bool = True,
                 deep: Sequence[torch.Tensor] = (), shared_prefix: int = 0, groups: int = 1,
                 eot_range: tuple[int, int] | None = None) -> torch.Tensor:
-        """Token embeddings [B, L, width] and EOT positions [B] -> text features [B, embed_dim].
-
-        truncate: cut the sequence after the longest EOT (exact under causal attention).
-        deep: per-layer context tokens [n_ctx, width] that replace positions 1..n_ctx before layers 1, 2, ...
-        shared_prefix: the first positions are the same in every prompt of each of `groups` consecutive blocks of
-          the batch (the caller's promise; every EOT must lie after them): computed once per block.
-        eot_range: (smallest, largest) EOT position, where the caller knows them (else read from `eot_index`, which
-          waits for the device).
-        """
+        """Token embeddings [B, L, width] and EOT positions [B] -> text features [B, embed_dim]; deep: per-layer
+        context tokens; shared_prefix: positions shared within each of `groups` blocks (the caller's promise)."""
         lo, hi = eot_range if eot_range is not None else (int(eot_index.min()), int(eot_index.max()))
         if embeddings.shape[0] % groups:
             raise ValueError(f"a batch of {embeddings.shape[0]} prompts cannot be cut into {groups} equal groups")

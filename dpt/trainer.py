@@ -1,15 +1,6 @@
-"""One trainer for every method: SGD + the references' schedule over cached image features, or over images
-for methods with visual prompts (an MI critic gets its own Adam).
-
-The schedule is Dassl's (KaiyangZhou/Dassl.pytorch, dassl/optim/lr_scheduler.py, as CoOp, KgCoOp, ProGrad,
-MaPLe and PromptSRC build it): `ConstantWarmupScheduler` around `CosineAnnealingLR(T_max=epochs)`, stepped
-once after each epoch. Epoch e < W trains at the warm-up lr; after it the cosine counts from zero again
-(Dassl's WARMUP_RECOUNT), so epoch e >= W trains at lr (1 + cos(pi (e - W) / E)) / 2: epoch W at the full lr.
-
-Per epoch the batch order (and every random draw inside the loss, e.g. mixup) comes from a
-generator seeded by (seed, epoch), so a run resumed from its last epoch checkpoint finishes with
-exactly the numbers of an uninterrupted run. Checkpoints are written atomically at each epoch end.
-"""
+"""One trainer for every method: SGD with Dassl's warm-up + cosine schedule (as the references build it) over
+cached features or images; an MI critic gets its own Adam. Batch order and random draws are seeded by
+(seed, epoch), so a run resumed from its epoch checkpoint ends with an uninterrupted run's numbers."""
 from __future__ import annotations
 
 import json
@@ -34,8 +25,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 @dataclass
 class TrainConfig:
-    """SGD with CoOp's settings; 30 epochs, chosen on the default miniature's val split (a method's own
-    `train_defaults` go on top: RunConfig applies them)."""
+    """SGD with CoOp's settings; 30 epochs, chosen on the default miniature's val split."""
     epochs: int = 30
     batch_size: int = 32
     lr: float = 0.002
@@ -66,8 +56,7 @@ class TrainConfig:
 
     @classmethod
     def for_method(cls, method: str, **overrides) -> "TrainConfig":
-        """These defaults under `method`'s own `train_defaults` (CoCoOp's batch of 8, IVLP's lr and batch), then
-        `overrides`: TrainConfig.for_method("cocoop", epochs=5) keeps CoCoOp's batch."""
+        """These defaults under `method`'s `train_defaults`, then `overrides`."""
         from .methods.registry import METHODS, check_method
         check_method(method)
         return from_dict(cls, {**METHODS[method].train_defaults, **overrides}, "training")
@@ -87,13 +76,6 @@ class CorruptCheckpoint(BadInput):
 
 class OutOfMemory(DptError, MemoryError):
     pass
-
-
-def _oom_message(method: PromptMethod, cfg: TrainConfig, device) -> str:
-    return (f"out of memory on {device} training {method.name} at batch_size {cfg.batch_size} with "
-            f"{len(method.classnames)} classes in {resolved_precision(device, cfg.precision)}: lower batch_size, train "
-            "in fp16 (precision='fp16'), or train on fewer classes at a time; benchmarks/memory_table.py "
-            "(results/memory.json) lists what each method needs on ViT-B/16")
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -131,10 +113,8 @@ def build_critic_optimizer(method: PromptMethod) -> torch.optim.Adam | None:
 
 def optimizer_step(method: PromptMethod, loss: torch.Tensor, terms: dict, optimizers: list,
                    scaler: torch.amp.GradScaler) -> None:
-    """One update of every optimizer from `loss`, through the scaler's own API (a no-op scaler outside fp16):
-    the method turns the loss into gradients with `scaler.scale` (and `scaler.unscale_` before it reads them, as
-    ProGrad does), `step` unscales the rest and skips the update where a gradient is inf/NaN, `update` then lowers
-    the scale after a skip (and raises it after a run of good steps)."""
+    """One update of every optimizer from `loss` through the scaler (a no-op outside fp16), which skips a step
+    with an inf/NaN gradient."""
     for o in optimizers:
         o.zero_grad(set_to_none=True)
     method.backward(loss, terms, Scaling(scaler, optimizers))
@@ -165,31 +145,22 @@ def _diff(old: dict, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX): where bf16 autocast is fast, not emulated."""
+def cpu_native(precision: str) -> bool:
+    """Whether this CPU multiplies `precision` natively (bf16: AVX-512 BF16 or AMX; fp16: AVX-512 FP16 or AMX-FP16):
+    where autocast is fast, not emulated."""
     cpu = getattr(torch.backends, "cpu", None)
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        ops = torch.ops.mkldnn
+        return bool(ops._is_mkldnn_bf16_supported() if precision == "bf16" else ops._is_mkldnn_fp16_supported())
     except (AttributeError, RuntimeError):
-        return bool(cpu and cpu.get_cpu_capability() in ("AVX512_BF16", "AMX"))
-
-
-def cpu_has_fp16() -> bool:
-    """Whether this CPU multiplies fp16 natively (AVX-512 FP16 or AMX-FP16)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+        return precision == "bf16" and bool(cpu and cpu.get_cpu_capability() in ("AVX512_BF16", "AMX"))
 
 
 def resolved_precision(device, precision: str) -> str:
-    """What a run computes in: fp32, bf16 or fp16 (autocast), from the config's choice and the device. "auto" is
-    fp32 on the CPU; an explicit bf16 or fp16 runs there too (the GPU's code path, rehearsed), with a warning where
-    this CPU has no native units for it (emulated: correct, but slower than fp32)."""
+    """fp32, bf16 or fp16 for this device: "auto" is fp32 on the CPU; bf16/fp16 there rehearse the GPU's path."""
     device = torch.device(device)
     if precision in ("fp16", "bf16"):
-        native = cpu_has_fp16() if precision == "fp16" else cpu_has_bf16()
-        if device.type == "cpu" and not native:
+        if device.type == "cpu" and not cpu_native(precision):
             warnings.warn(f"precision {precision} on a CPU without native {precision} arithmetic is emulated: it "
                           "gives the GPU's mixed-precision code path, but runs slower than fp32", stacklevel=2)
         return precision
@@ -207,8 +178,7 @@ def _autocast(device: torch.device, precision: str):
 
 
 def as_training_set(method: PromptMethod, features, labels):
-    """A training set (dpt.inputs.TrainingSet: CachedViews, OnlineImages) as it is, or tensors wrapped as one:
-    cached features [N, D] or [V, N, D], or for methods that encode images, images [N, 3, H, W] or [V, N, 3, H, W]."""
+    """A training set as it is, or tensors (features or images, one or V views) checked and wrapped as one."""
     from .inputs import CachedViews, TrainingSet
     if isinstance(features, TrainingSet):
         return features
@@ -237,14 +207,8 @@ def as_training_set(method: PromptMethod, features, labels):
 def train(method: PromptMethod, features, labels: torch.Tensor | None, cfg: TrainConfig,
           out_dir: str | Path | None = None, resume: bool = False, run_info: dict | None = None,
           progress: bool = True, stop_after_epoch: int | None = None, max_steps: int | None = None) -> list[dict]:
-    """Train `method` on a training set (dpt.inputs: views cycled over epochs, or images augmented online), or on
-    tensors: cached features ([N, D], or [V, N, D] with V augmented views per image), or preprocessed images
-    ([N, 3, H, W] or [V, N, 3, H, W]) for methods that encode images themselves.
-
-    Returns the per-step log (dicts with epoch, step, lr, loss and each loss term).
-    out_dir: where `log.jsonl` and `checkpoint.pt` go; `resume` continues from the checkpoint there.
-    max_steps: stop after this many optimisation steps (benchmarks), wherever that falls in an epoch.
-    """
+    """Train `method` on a training set (dpt.inputs) or on tensors (features [N, D] / [V, N, D], or images for
+    methods that encode them); returns the per-step log. max_steps stops mid-epoch (benchmarks)."""
     if out_dir is None:
         return _train(method, features, labels, cfg, None, resume, run_info, progress, stop_after_epoch, max_steps)
     try:
@@ -311,8 +275,7 @@ def _train(method, features, labels, cfg, out_dir, resume, run_info, progress, s
 
 
 def training_step(method, x, y, autocast, optimizers: list, scaler, record: dict, last_finite: dict) -> dict:
-    """One optimisation step on a batch; returns its log record (the loss, each term and, under fp16, the scale the
-    step ran at and whether an inf/NaN gradient skipped it). A non-finite loss stops the run, saying where."""
+    """One optimisation step; its log record (with the fp16 loss scale and skips). A non-finite loss stops the run."""
     with autocast:
         loss, terms = method.loss(x, y)
     record = {**record, "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
@@ -334,7 +297,11 @@ def out_of_memory_said(method: PromptMethod, cfg: TrainConfig, device):
     try:
         yield
     except torch.OutOfMemoryError:
-        raise OutOfMemory(_oom_message(method, cfg, device)) from None
+        raise OutOfMemory(f"out of memory on {device} training {method.name} at batch_size {cfg.batch_size} with "
+                          f"{len(method.classnames)} classes in {resolved_precision(device, cfg.precision)}: lower "
+                          "batch_size, train in fp16 (precision='fp16'), or train on fewer classes at a time; "
+                          "benchmarks/memory_table.py (results/memory.json) lists what each method needs on "
+                          "ViT-B/16") from None
 
 
 def check_finite_parameters(method: PromptMethod) -> None:
@@ -346,8 +313,7 @@ def check_finite_parameters(method: PromptMethod) -> None:
 
 
 class RunFolder:
-    """A run's folder: `log.jsonl` (a line per step) and `checkpoint.pt` (the state after the last finished epoch,
-    with the run's identity, so a resume with another configuration is refused)."""
+    """A run's `log.jsonl` and `checkpoint.pt`, which records the run's identity so a changed resume is refused."""
 
     def __init__(self, out_dir, identity: dict):
         self.out, self.identity = Path(out_dir), identity
@@ -371,7 +337,9 @@ class RunFolder:
                                     f"{self.checkpoint}) and run again.") from None
         if scaler.is_enabled() and state.get("scaler"):  # fp16: resume at the scale (and growth count) reached
             scaler.load_state_dict(state["scaler"])
-        _write_log(self.log, state["history"])  # drops steps logged after this checkpoint (a kill between writes)
+        # the log rewritten to the checkpoint's history: drops steps logged after it (a kill between writes)
+        atomic_write_text(self.log, "".join(json.dumps(r) + "\n" for r in state["history"]), kind="training log",
+                          own=ours_by_path)
         return state["epoch"] + 1, state["history"]
 
     def _read(self, device) -> dict:
@@ -402,8 +370,3 @@ class RunFolder:
                      "critic_optimizer": critic_opt.state_dict() if critic_opt else None,
                      "scaler": scaler.state_dict(), "epoch": epoch, "history": history}, self.checkpoint,
                     kind="checkpoint", own=ours_by_path)
-
-
-def _write_log(path: Path, records: list[dict]) -> None:
-    """Rewrite the step log atomically, so it holds exactly `records`."""
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records), kind="training log", own=ours_by_path)

@@ -1,11 +1,5 @@
-"""CLIP's image tower, opened up for visual prompts (VPT-style, as IVLP, MaPLe and PromptSRC use them).
-
-    image -> patches + [CLS] + positional -> [append n prompt tokens] -> ln_pre -> transformer -> ln_post([CLS]) @ proj
-
-The prompt tokens are appended after the positional embedding (they have none) and go through
-ln_pre, as in muzairkhattak/multimodal-prompt-learning. Deep prompts replace the last n tokens at
-the input of layers 1, 2, ...: what the previous layer made of them is dropped.
-"""
+"""CLIP's image tower, opened up for visual prompts as IVLP, MaPLe and PromptSRC use them (appended after the
+positional embedding; deep prompts replace them at each layer)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -36,8 +30,7 @@ class VisionPromptEncoder(UsesFrozen):
         return len(self.visual.transformer.resblocks)
 
     def forward(self, images: torch.Tensor, prompts: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        """Images [B, 3, H, W] -> unnormalised image features [B, embed_dim].
-        prompts: [shallow, deep_1, ...], each [n, width]; empty gives the frozen model's features."""
+        """Images -> unnormalised features [B, embed_dim]; prompts: [shallow, deep_1, ...] (empty: the frozen model)."""
         v = self.visual
         x = v.conv1(images.to(v.conv1.weight.dtype))
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # [B, grid**2, width]

@@ -45,8 +45,7 @@ def tensors(state) -> bool:
 
 
 def weights_fingerprint(backbone) -> str:
-    """sha256 of every tensor of the backbone's weights (names, shapes, dtypes and bytes). Hashed again only
-    when a tensor was replaced or changed in place (PyTorch counts in-place writes in `_version`)."""
+    """sha256 of the backbone's tensors, rehashed only when one changed (PyTorch's `_version`)."""
     state = backbone.model.state_dict()
     stamp = tuple((t.data_ptr(), t._version) for t in state.values())
     if backbone._fingerprint is None or backbone._fingerprint[0] != stamp:

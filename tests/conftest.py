@@ -69,7 +69,7 @@ def make_benchmark(root, name, classes, per_split=None):
 
     from PIL import Image
 
-    from dpt.data.benchmarks import BENCHMARKS
+    from dpt.experiments.datasets import BENCHMARKS
     spec = BENCHMARKS[name]
     per_split = per_split or {"train": 3, "val": 1, "test": 2}
     folder = Path(root) / spec.coop_dir
@@ -93,7 +93,7 @@ def make_all_benchmarks(root, classes=("alpha", "beta", "gamma", "delta"), per_s
 
     from PIL import Image
 
-    from dpt.data.benchmarks import BENCHMARKS, IMAGENET_VARIANTS
+    from dpt.experiments.datasets import BENCHMARKS, IMAGENET_VARIANTS
     root, per_split = Path(root), per_split or {"train": 3, "val": 1, "test": 2}
     jpeg = lambda path, shade: (path.parent.mkdir(parents=True, exist_ok=True),
                                 Image.new("RGB", (24, 24), (shade, 60, 120)).save(path))

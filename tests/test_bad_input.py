@@ -155,7 +155,8 @@ def test_no_novel_test_images(monkeypatch, capsys, tmp_path):
 
 
 def test_base_class_without_training_images_warns(tmp_path):
-    from dpt.data import check_base_to_novel, load_dataset
+    from dpt.data import load_dataset
+    from dpt.experiments.datasets import check_base_to_novel
     root = make_dtd(tmp_path / "data")
     _edit_split(root, lambda s: json.dumps({**s, "train": [e for e in s["train"] if e[1] != 1]}))
     with pytest.warns(UserWarning, match=r"1 base class\(es\) have no training images \(braided\)"):
@@ -395,8 +396,8 @@ def test_a_temp_file_left_by_a_killed_writer_is_removed_on_the_next_open(tmp_pat
     from dpt.experiments.store import ResultsStore
     out = tmp_path / "r.json"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    from dpt.files import _writer_tag
-    host = _writer_tag().split("@")[1]
+    from dpt.files import writer_tag
+    host = writer_tag().split("@")[1]
     stale = tmp_path / f".r.json.{dead.stdout.strip()}@{host}.abcd.tmp"  # what a SIGKILL mid-write leaves
     stale.write_text("half a file")
     alive = tmp_path / f".r.json.{os.getpid()}@{host}.efgh.tmp"  # a writer still at work keeps its file

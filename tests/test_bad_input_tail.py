@@ -55,7 +55,7 @@ def test_duplicate_class_names_after_normalisation_are_refused(tmp_path, monkeyp
     (lambda s: s["test"].__setitem__(0, [s["test"][0][0], 0, "striped"]), "label 0 is 'striped' here and 'banded'"),
 ])
 def test_a_split_file_is_checked_against_its_classes_once(tmp_path, change, match):
-    from dpt.data import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     make_dtd(tmp_path)
     path = tmp_path / "dtd" / "split_zhou_DescribableTextures.json"
     split = json.loads(path.read_text())

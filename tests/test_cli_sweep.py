@@ -110,8 +110,8 @@ def workdir(tmp_path_factory):
 def run(command, argv, workdir, monkeypatch, capsys):
     """What the user sees: ("exit", code, stdout, stderr) or ("work",) where real work would start."""
     import nbclient
-    from dpt import backbones, pretrain, saved
-    from dpt.experiments import colab, grid
+    from dpt import backbones, saved
+    from dpt.experiments import colab, grid, pretrain
     for module, name in ((backbones, "load_backbone"), (grid, "load_backbone"), (saved, "load_backbone"),
                          (pretrain, "render_corpus"), (colab, "apply")):
         monkeypatch.setattr(module, name, stop)

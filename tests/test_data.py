@@ -3,8 +3,9 @@ import json
 import pytest
 from PIL import Image
 
-from dpt.data import load_dataset, resolve_dataset_names
-from dpt.data.benchmarks import load_benchmark
+from dpt.data import load_dataset
+from dpt.experiments.datasets import resolve_dataset_names
+from dpt.experiments.datasets import load_benchmark
 from dpt.data.dataset import ClassificationDataset, Item, few_shot, subsample_classes
 
 

@@ -72,12 +72,25 @@ def test_the_docs_show_the_committed_table():
     assert committed_table() in (ROOT / "docs" / "miniature.md").read_text()
 
 
-@pytest.mark.parametrize("notebook", ["00_setup_and_tour", "06_base_to_novel_benchmark"])
-def test_the_course_shows_the_committed_table(notebook):
+@pytest.mark.parametrize("notebook", ["00_setup_and_tour", "06_base_to_novel_benchmark"])  # 06 · both link the table
+def test_the_course_links_the_committed_table(notebook):
+    """The course links docs/miniature.md for the fidelity table (shown there, checked above) rather than repeating it."""
     nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())
+    text = ["".join(c["source"]) for c in nb["cells"]] + ["".join(o.get("data", {}).get("text/markdown", ""))
+                                                        for c in nb["cells"] for o in c.get("outputs", [])]
+    assert any("miniature.md" in s for s in text), f"{notebook} does not link the fidelity table in docs/miniature.md"
+
+
+# 00 · the tour says in one paragraph what the miniature is not, with the committed rho, and links the table
+def test_notebook_00_states_the_committed_rho_and_links_the_table():
+    from dpt.experiments import course
+    nb = json.loads((ROOT / "notebooks" / "00_setup_and_tour.ipynb").read_text())
     shown = ["".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] if c["cell_type"] == "code"
              for o in c.get("outputs", [])]
-    assert any(committed_table() in s for s in shown), f"{notebook} does not display the fidelity table"
+    rho = f"ρ = {course.num(course.miniature_fidelity()['rho'], 2)}"
+    link = "../docs/miniature.md#how-far-each-miniature-is-from-real-clip-the-fidelity-table"
+    assert any(rho in s and link in s for s in shown), "notebook 00 does not state the committed ρ beside the link"
+    assert "## How far each miniature is from real CLIP (the fidelity table)" in (ROOT / "docs" / "miniature.md").read_text()
 
 
 def test_the_command_refuses_an_unknown_profile_before_any_run(tmp_path):

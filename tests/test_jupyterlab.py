@@ -63,7 +63,7 @@ def test_jupyterlab_serves_every_notebook(tmp_path):
             nb = json.loads(_get(f"{base}/api/contents/notebooks/{name}?content=1", token)[1])
             assert nb["format"] == "json" and nb["content"]["nbformat"] == 4
             code = ["".join(c["source"]) for c in nb["content"]["cells"] if c["cell_type"] == "code"]
-            assert code[0].startswith("# Colab: install dpt") and "from dpt.experiments.course import setup" in code[1]
+            assert code[0].startswith("# Colab: install dpt") and "from dpt.experiments import course\nP = course.setup()" in code[1]
         specs = json.loads(_get(f"{base}/api/kernelspecs", token)[1])
         assert "python3" in specs["kernelspecs"]
     out = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True)

@@ -134,6 +134,6 @@ def test_a_failed_evaluation_leaves_the_method_on_its_own_classes(miniclip):
 
 
 def test_pretraining_an_unknown_arch_says_what_to_pass():
-    from dpt.pretrain import pretrain
+    from dpt.experiments.pretrain import pretrain
     with pytest.raises(BadInput, match="arch 'nope' is not one of miniclip, miniclip-v2"):
         pretrain(steps=1, arch="nope")

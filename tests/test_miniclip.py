@@ -7,7 +7,7 @@ import torch
 
 from dpt.backbones import ASSETS, MINICLIP_CFG, build_miniclip
 from dpt.experiments.pretrain import heldout_accuracy
-from dpt.pretrain import clip_loss, render_corpus, to_tensor
+from dpt.experiments.pretrain import clip_loss, render_corpus, to_tensor
 from dpt.data.world import caption
 
 # Stated bound: on 600 fresh photo-style scenes (seed 10000, never in the corpus) the shipped

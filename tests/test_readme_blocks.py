@@ -152,6 +152,26 @@ def test_the_course_table_shows_the_recorded_minutes():
     assert shown == {name: f"{times[name]['seconds'] / 60:.1f}" for name in shown}
 
 
+def test_the_results_table_is_the_stored_rows_beside_the_published_numbers():
+    """Each row of the README's results table: the mean over seeds of the committed test rows on the three datasets,
+    the HM's paired-bootstrap interval, and the method's published real-CLIP HM (dpt has none to quote)."""
+    from dpt.experiments.course import Results
+    from dpt.experiments.published import published
+    from dpt.experiments.store import read_rows
+    path = ROOT / "results" / "miniature-v1" / "base2novel.json"
+    stored = Results([r for r in read_rows(path) if r["split"] == "test"], path).select(
+        datasets=["mini_toys", "mini_paints", "mini_stamps"])
+    table = re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \| \**([\d.]+)\** \[([\d.]+), ([\d.]+)\] \| ([\d.]+|—) \|$",
+                       section("Results on the miniature"), re.M)
+    assert [m for m, *_ in table] == ["dpt", "kgcoop", "promptsrc", "prograd", "zeroshot", "coop", "cocoop", "maple",
+                                      "ivlp"]
+    for method, base, novel, hm, low, high, real in table:
+        mean, iv = stored.mean(method), stored._bootstrap().interval(method, "average", "hm")
+        assert [base, novel, hm] == [f"{mean[k]:.2f}" for k in ("base", "novel", "hm")], method
+        assert [low, high] == [f"{iv.lo:.1f}", f"{iv.hi:.1f}"], method
+        assert real == ("—" if method == "dpt" else f"{published(method)['hm']:.2f}"), method
+
+
 def pages() -> list[Path]:
     return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.glob("*.md"))]
 

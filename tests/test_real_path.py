@@ -188,7 +188,7 @@ def test_the_data_command_names_every_missing_dataset(tmp_path):
 
 # ---- the errors a researcher met on the real path ----------------------------------------
 def test_a_malformed_split_file_names_the_format_plainly(tmp_path):
-    from dpt.data.benchmarks import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import BadInput
     make_dtd(tmp_path)
     (tmp_path / "dtd" / "split_zhou_DescribableTextures.json").write_text('{"train": [["a.jpg", 0]]}')
@@ -198,7 +198,7 @@ def test_a_malformed_split_file_names_the_format_plainly(tmp_path):
 
 
 def test_fgvc_aircraft_without_its_image_lists_is_one_line(tmp_path):
-    from dpt.data.benchmarks import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import MissingData
     (tmp_path / "fgvc_aircraft").mkdir()
     (tmp_path / "fgvc_aircraft" / "variants.txt").write_text("707-320\n727-200\n")
@@ -228,7 +228,7 @@ def test_a_tilde_checkpoint_path_is_expanded(tmp_path, monkeypatch, vit_checkpoi
 
 
 def test_dataset_names_ignore_case_and_suggest(tmp_path):
-    from dpt.data import resolve_dataset_names
+    from dpt.experiments.datasets import resolve_dataset_names
     from dpt.errors import BadInput
     assert resolve_dataset_names(["dtd", "oxford_pets", "OXFORDPETS", "imagenet-a"]) == ["DTD", "OxfordPets", "ImageNetA"]
     with pytest.raises(BadInput, match="did you mean 'OxfordPets'"):
@@ -236,7 +236,7 @@ def test_dataset_names_ignore_case_and_suggest(tmp_path):
 
 
 def test_a_truncated_image_and_then_a_removed_one_both_say_what_to_do(tmp_path, mini_random):
-    from dpt.data.benchmarks import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import DptError
     from dpt.features import image_features
     make_dtd(tmp_path)

@@ -34,7 +34,7 @@ def test_a_download_without_a_network_is_one_line_and_leaves_no_folder(name, tmp
 
 
 def test_a_download_into_an_existing_root_keeps_what_was_there(tmp_path, monkeypatch):
-    from dpt.data import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import MissingData
     offline(monkeypatch)
     (tmp_path / "mine").mkdir()
@@ -47,7 +47,7 @@ def test_a_download_into_an_existing_root_keeps_what_was_there(tmp_path, monkeyp
 def test_datasets_torchvision_cannot_download_are_never_offered_it(tmp_path, monkeypatch):
     """StanfordCars (torchvision's URL is gone) and EuroSAT: no "download=True" offer, and asked to download, the
     message says torchvision cannot; a missing folder is never reported as a missing scipy."""
-    from dpt.data import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import MissingData
     for name in ("StanfordCars", "EuroSAT"):
         with pytest.raises(MissingData) as e:
@@ -169,7 +169,7 @@ def test_compare_keeps_the_order_it_was_given(tmp_path, monkeypatch, capsys):
 def test_a_coop_folder_without_its_split_file_is_not_blamed_on_torchvision(tmp_path):
     """DTD's CoOp folder and torchvision's share the name dtd/: only torchvision's own layout (dtd/dtd) sends the
     error to torchvision; a CoOp folder without its split file is told what it lacks."""
-    from dpt.data import load_benchmark
+    from dpt.experiments.datasets import load_benchmark
     from dpt.errors import MissingData
     (tmp_path / "dtd" / "images").mkdir(parents=True)
     with pytest.raises(MissingData, match="split_zhou_DescribableTextures.json") as e:
@@ -187,14 +187,14 @@ def test_dpt_data_calls_an_unreadable_folder_broken(tmp_path, monkeypatch, capsy
 
 
 def test_missing_datasets_without_a_root_are_all_named():
-    from dpt.data import load_datasets
+    from dpt.experiments.datasets import load_datasets
     from dpt.errors import MissingData
     with pytest.raises(MissingData, match="DTD, EuroSAT need a data root"):
         load_datasets(["DTD", "EuroSAT"], root=None)
 
 
 def test_a_download_request_names_what_torchvision_cannot_fetch_before_any_download(tmp_path, monkeypatch):
-    from dpt.data import load_datasets
+    from dpt.experiments.datasets import load_datasets
     from dpt.errors import MissingData
     offline(monkeypatch)
     with pytest.raises(MissingData, match="EuroSAT not found.*torchvision cannot fetch it") as e:

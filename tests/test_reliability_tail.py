@@ -17,6 +17,7 @@ import torch
 
 from conftest import dpt_command, make_dtd, one_line
 from dpt import files
+from dpt.experiments import writers
 from dpt.errors import BadInput, DptError, Unwritable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,31 +59,37 @@ def temps(folder: Path) -> list[str]:
 
 # 1. Leftovers of a crash
 
+def removals(record) -> int:
+    """How many warnings said that temporary files were removed (the library warns; it prints nothing)."""
+    return sum("removed 1 temporary file" in str(w.message) for w in record)
+
+
 @pytest.mark.parametrize("write", [
     lambda p: files.atomic_save({"a": 1}, p, kind="checkpoint", own=files.ours_by_path),
-    lambda p: files.write_json_atomic(p, {"format": "x"}, kind="tuning file", own=files.json_format("x")),
+    lambda p: files.write_json_atomic(p, {"format": "x"}, kind="tuning file", own=writers.json_format("x")),
     lambda p: files.atomic_write_text(p, "x", kind="training log", own=files.ours_by_path),
-    lambda p: files.write_record(p, {"a": 1}, "benchmarks/x.py"),
-    lambda p: files.save_figure(__import__("matplotlib.figure", fromlist=["Figure"]).Figure(), p),
-    lambda p: files.write_notebook(__import__("nbformat").v4.new_notebook(), p),
+    lambda p: writers.write_record(p, {"a": 1}, "benchmarks/x.py"),
+    lambda p: writers.save_figure(__import__("matplotlib.figure", fromlist=["Figure"]).Figure(), p),
+    lambda p: writers.write_notebook(__import__("nbformat").v4.new_notebook(), p),
 ], ids=["atomic_save", "write_json_atomic", "atomic_write_text", "write_record", "save_figure", "write_notebook"])
-def test_every_writer_removes_what_killed_writers_left_in_its_folder(tmp_path, write, capsys):
+def test_every_writer_removes_what_killed_writers_left_in_its_folder(tmp_path, write, capsys, recwarn):
     left = kill_mid_write(tmp_path / "checkpoint.pt")
     live = tmp_path / f".other.json.{os.getpid()}.abcd1234.tmp"  # a writer of this process, still at work
     live.write_text("being written")
     write(tmp_path / "new.out")
     assert not left.exists() and live.exists()
-    assert capsys.readouterr().out.count("removed 1 temporary file") == 1
+    assert removals(recwarn) == 1 and "temporary" not in capsys.readouterr().out
+    recwarn.clear()
     write(tmp_path / "new.out")  # nothing left to remove: nothing said
-    assert "temporary" not in capsys.readouterr().out
+    assert removals(recwarn) == 0
 
 
-def test_a_results_file_killed_mid_write_is_cleaned_by_the_next_run(tmp_path, monkeypatch, capsys):
+def test_a_results_file_killed_mid_write_is_cleaned_by_the_next_run(tmp_path, monkeypatch, capsys, recwarn):
     out = tmp_path / "r.json"
     left = kill_mid_write(tmp_path / "figure.png")  # a neighbour of the results, written by another command
     code, io = cli(monkeypatch, capsys, *ZERO_SHOT, "--out", out)
     assert code == 0, io.err
-    assert not left.exists() and temps(tmp_path) == [] and "removed 1 temporary file" in io.out
+    assert not left.exists() and temps(tmp_path) == [] and removals(recwarn) == 1
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +119,7 @@ def rerun(d, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_a_checkpoint_and_a_prompt_killed_mid_write_are_cleaned_by_the_rerun(stored_run, tmp_path, monkeypatch,
-                                                                              capsys):
+                                                                              capsys, recwarn):
     """The rerun reuses the stored run (nothing is trained, so no writer touches the run folder): the runs folder
     and the prompt folder are cleaned as they are opened."""
     d = copy_of(stored_run, tmp_path)
@@ -122,9 +129,10 @@ def test_a_checkpoint_and_a_prompt_killed_mid_write_are_cleaned_by_the_rerun(sto
     code, io = rerun(d, monkeypatch, capsys)
     assert code == 0, io.err
     assert not any(p.exists() for p in left) and temps(d) == [] and "reusing 1 finished run" in io.out
-    assert io.out.count("removed 1 temporary file") == 2 and (d / "r.json").read_text() == before
+    assert removals(recwarn) == 2 and (d / "r.json").read_text() == before
+    recwarn.clear()
     code, io = rerun(d, monkeypatch, capsys)
-    assert code == 0 and "temporary" not in io.out + io.err  # nothing removed, nothing said
+    assert code == 0 and removals(recwarn) == 0  # nothing removed, nothing said
 
 
 # 2. A damaged file reused as if it were whole
@@ -159,15 +167,15 @@ def test_a_read_only_results_file_is_not_replaced_even_by_root(tmp_path, monkeyp
 
 def test_a_read_only_file_is_replaced_only_with_force(tmp_path):
     path = tmp_path / "t.json"
-    files.write_json_atomic(path, {"format": "x", "n": 1}, kind="tuning file", own=files.json_format("x"))
+    files.write_json_atomic(path, {"format": "x", "n": 1}, kind="tuning file", own=writers.json_format("x"))
     path.chmod(0o444)
     for write in (lambda **k: files.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file",
-                                                      own=files.json_format("x"), **k),
+                                                      own=writers.json_format("x"), **k),
                   lambda **k: files.append_lines(path, ["x\n"], kind="training log", own=files.ours_by_path)):
         with pytest.raises(Unwritable, match="is read-only"):
             write()
     assert json.loads(path.read_text())["n"] == 1
-    files.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file", own=files.json_format("x"), force=True)
+    files.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file", own=writers.json_format("x"), force=True)
     assert json.loads(path.read_text())["n"] == 2
 
 
@@ -311,7 +319,7 @@ def test_a_checkpoint_of_non_tensors_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_a_prompt_file_or_head_of_non_tensors_is_one_line(prompt, tmp_path, monkeypatch, capsys):
-    from dpt.saved import load_head
+    from dpt.experiments.prompt_files import load_head
     doc = torch.load(prompt, weights_only=True)
     torch.save({**doc, "state": {k: v.tolist() for k, v in doc["state"].items()}}, prompt)
     code, io = cli(monkeypatch, capsys, "predict", "--prompts", prompt, tmp_path / "img.png")
@@ -323,7 +331,7 @@ def test_a_prompt_file_or_head_of_non_tensors_is_one_line(prompt, tmp_path, monk
 
 
 def test_a_pretraining_state_of_the_wrong_shape_is_one_line(tmp_path):
-    from dpt.pretrain import resume_state
+    from dpt.experiments.pretrain import resume_state
     partial = tmp_path / "partial.pt"
     torch.save({"model": {"w": 1.0}, "settings": {}}, partial)
     with pytest.raises(BadInput, match="it is not a pretraining state"):
@@ -364,6 +372,17 @@ def test_a_module_run_as_a_script_says_where_its_command_is(tmp_path, module, ma
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and match in lines[0], done.stderr
     assert list(tmp_path.iterdir()) == [] and not done.stdout
+
+
+@pytest.mark.parametrize("flags", [["-Bm", "dpt.pretrain"], ["-mdpt.pretrain"], ["-X", "dev", "-Bqm", "dpt.pretrain"]])
+def test_combined_short_flags_are_caught_too(flags):
+    from dpt.scripts import module_run_as_script
+    import unittest.mock
+    with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *flags, "--steps", "1"]):
+        assert module_run_as_script() == "dpt.pretrain"
+    for other in (["-Bc", "import dpt"], ["-B", "script.py", "-m", "dpt.pretrain"], ["-W", "ignore", "-"]):
+        with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *other]):
+            assert module_run_as_script() is None
 
 
 def test_the_command_line_itself_still_runs(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from dpt.experiments.base2novel import run_benchmark
 from dpt.experiments.profiles import get_profile
 from dpt.data import load_dataset
-from dpt.errors import UnusableStore
+from dpt.experiments.store import UnusableStore
 from dpt.run import RunConfig
 from dpt.experiments.identity import run_id, run_identity
 from dpt.methods import MethodConfig

@@ -9,7 +9,8 @@ import torch
 from dpt.experiments.base2novel import run_benchmark
 from dpt.errors import BadInput
 from dpt.methods import METHODS
-from dpt.saved import head_logits, load_head, load_prompts
+from dpt.experiments.prompt_files import export_head, head_logits, load_head
+from dpt.saved import load_prompts
 from conftest import dpt_command
 
 LEARNERS = [m for m in METHODS if METHODS[m].learns]
@@ -73,14 +74,14 @@ def test_the_exported_head_gives_dpts_predictions_in_plain_open_clip(trained, mi
     tmp, _ = trained
     [file] = (tmp / "files").glob("kgcoop-*.pt")
     saved = load_prompts(file, backbone=miniclip)
-    head = load_head(saved.export_head(tmp_path / "head.pt"))
+    head = load_head(export_head(saved, tmp_path / "head.pt"))
     ds = load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 2})
     images = torch.stack([miniclip.preprocess(ds.load_image(it)) for it in ds.test])
     plain = head_logits(miniclip.model, head, images).argmax(-1)  # open_clip's own encode_image, nothing of dpt
     ours = saved.probabilities(images).argmax(-1)
     assert torch.equal(plain, ours) and head["classnames"] == saved.classnames
     with pytest.raises(BadInput, match="no fixed head"):
-        load_prompts(next((tmp / "files").glob("cocoop-*.pt")), backbone=miniclip).export_head(tmp_path / "x.pt")
+        export_head(load_prompts(next((tmp / "files").glob("cocoop-*.pt")), backbone=miniclip), tmp_path / "x.pt")
 
 
 def test_predict_names_an_unreadable_image_and_goes_on(trained, tmp_path, monkeypatch, capsys):

@@ -87,7 +87,7 @@ def test_bad_input_stops_with_one_line_and_records_nothing(monkeypatch, capsys, 
 
 
 def test_a_variant_without_training_images_is_refused_as_a_source(tmp_path):
-    from dpt.data.dataset import check_transfer
+    from dpt.experiments.datasets import check_transfer
     ds = load_dataset("mini_colours")
     from dataclasses import replace
     with pytest.raises(ValueError, match="no training images.*cannot be a source"):

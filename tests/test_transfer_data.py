@@ -1,8 +1,9 @@
 """ImageNet's four test-only variants in CoOp's layout (on fixture trees) and the miniature's domains."""
 import pytest
 
-from dpt.data import MINIATURE_DOMAINS, MINIATURE_SOURCE, load_dataset, load_miniature, resolve_dataset_names
-from dpt.data.benchmarks import load_benchmark
+from dpt.data import MINIATURE_DOMAINS, MINIATURE_SOURCE, load_dataset, load_miniature
+from dpt.experiments.datasets import resolve_dataset_names
+from dpt.experiments.datasets import load_benchmark
 
 WNIDS = {"n01440764": "tench", "n01443537": "goldfish", "n01484850": "great white shark",
          "n01491361": "tiger shark", "n01494475": "hammerhead shark"}

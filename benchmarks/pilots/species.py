@@ -2,7 +2,7 @@
 name only part of the time. One pilot = a short continuation of miniclip-v2 from its shipped checkpoint on a species
 world, then the diagnostics and the eight methods (seed 1, val, 16 shots, each at its reference recipe through the
 miniature-v2 profile with use_recipes=True) on one downstream dataset of the species. One row per pilot is appended
-to results/pilots/miniature_v3_pilots.json (dpt.files.write_record).
+to results/pilots/miniature_v3_pilots.json (dpt.experiments.writers.write_record).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pilots/species.py --name anchor_p008 --mechanism anchor \
         --p 0.08 --steps 300
@@ -16,8 +16,8 @@ from 12, a random base/novel half of one photo dataset of the 24, p the same for
   --steps N               more pretraining steps on the names
   --species-styles/--style  how often the species appear in each rendering in pretraining / the dataset's rendering
 
-Nothing under dpt/ is edited: the species world is registered in dpt.pretrain.WORLDS at run time and pretrained with
-dpt.pretrain.pretrain (its batches, loss and schedule).
+Nothing under dpt/ is edited: the species world is registered in dpt.experiments.pretrain.WORLDS at run time and
+pretrained with dpt.experiments.pretrain.pretrain (its batches, loss and schedule).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from dpt import pretrain as P  # noqa: E402
+from dpt.experiments import pretrain as P  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.data import objects as O  # noqa: E402
 from dpt.data.dataset import ClassificationDataset, Item  # noqa: E402
@@ -48,7 +48,8 @@ from dpt.data.world import _article, with_style  # noqa: E402
 from dpt.experiments.fidelity import EIGHT, criteria, spearman  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.published import published  # noqa: E402
-from dpt.files import atomic_save, ours_by_path, write_record  # noqa: E402
+from dpt.files import atomic_save  # noqa: E402
+from dpt.experiments.writers import write_record  # noqa: E402
 from dpt.methods import METHODS  # noqa: E402
 from dpt.run import base_to_novel  # noqa: E402
 from miniature_v3_pilot import linear_probe  # noqa: E402  (the project's 16-shot probe on frozen base features)
@@ -179,7 +180,8 @@ def pretrain_species(world: SpeciesWorld, args, out: Path) -> dict:
         steps=args.steps, batch_size=256, corpus_size=args.corpus, lr=args.lr, weight_decay=0.1, warmup=20, seed=0,
         workers=1, progress=False, init=str(ROOT / "dpt" / "assets" / "miniclip_v2.pt"), arch="miniclip-v2",
         world="species")
-    atomic_save({k: v.half() for k, v in model.state_dict().items()}, out, kind="pilot checkpoint", own=ours_by_path)
+    atomic_save({k: v.half() for k, v in model.state_dict().items()}, out, kind="pilot checkpoint",
+                own=lambda path: False)  # never replace a file: main() refuses a name whose checkpoint exists
     return {"loss_first50": round(float(np.mean([l for _, l in history[:50]])), 4),
             "loss_last50": round(float(np.mean([l for _, l in history[-50:]])), 4),
             "minutes": round((time.time() - t0) / 60, 2)}
@@ -216,6 +218,8 @@ def main(argv=None):
     world, order = build_world(args)
     ckpt = Path(args.checkpoint) if args.checkpoint else Path(f"/tmp/species_pilots/{args.name}.pt")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
+    if not args.checkpoint and ckpt.exists():
+        raise SystemExit(f"{ckpt} exists: pass --checkpoint {ckpt} to reuse it, or choose another --name")
     pre = {"reused": str(ckpt)} if args.checkpoint else pretrain_species(world, args, ckpt)
     print("pretraining", pre, flush=True)
     profile = get_profile("miniature-v2").with_(use_recipes=True, pretrained=str(ckpt))

@@ -1,9 +1,5 @@
-"""The one dataset description every tool in dpt uses, and the pure functions of the protocol.
-
-A `ClassificationDataset` is class names, a hand-crafted template and labelled train / val / test
-items; an item's `source` is whatever its `loader` turns into a PIL image (a file path, an index
-into a torchvision dataset, or a procedural scene id). Real benchmarks and the miniature look alike.
-"""
+"""The one dataset description (class names, a template, labelled items a `loader` opens) and the protocol's
+pure functions, so the real benchmarks and the miniature look alike."""
 from __future__ import annotations
 
 import hashlib
@@ -68,9 +64,7 @@ class ClassificationDataset:
         return [t.format(c.replace("_", " ")) for c in self.classnames]
 
     def fingerprint(self, split: str) -> str:
-        """Hash of everything that identifies this split's images and labels (for feature caching and run
-        identities). Image files count with their size and modification time, so a file replaced at
-        the same path changes the fingerprint."""
+        """Hash of this split's images and labels (a replaced file changes it), for caches and run identities."""
         h = hashlib.sha256(f"{self.name}|{self.subset}|{split}|{self.classnames}|{self.meta}".encode())
         missing = []
         for it in self.split(split):
@@ -128,10 +122,7 @@ def subsample_classes(dataset: ClassificationDataset, subset: str) -> Classifica
 
 
 def few_shot(items: Sequence[Item], shots: int, seed: int) -> tuple[Item, ...]:
-    """`shots` items per class, drawn without replacement with a seeded generator.
-
-    A class with fewer items keeps all of them (with a warning). Order: by class, then draw order.
-    """
+    """`shots` items per class, seeded; a class with fewer keeps all (with a warning)."""
     import random
 
     if shots <= 0:
@@ -152,31 +143,3 @@ def few_shot(items: Sequence[Item], shots: int, seed: int) -> tuple[Item, ...]:
         warnings.warn(f"{len(short)} class(es) have fewer than {shots} training items; using all of them "
                       f"(label: count) {dict(short[:10])}", stacklevel=2)
     return tuple(out)
-
-
-def check_base_to_novel(dataset: ClassificationDataset, split: str, needs_train: bool) -> None:
-    """Refuse (before any work) a dataset on which the base-to-novel protocol cannot give a number."""
-    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
-    if needs_train:
-        if not base.train:
-            raise BadInput(f"{dataset.name} has no training images in its base classes; check its train split")
-        missing = sorted(set(range(base.num_classes)) - {it.label for it in base.train})
-        if missing:
-            names = ", ".join(base.classnames[i] for i in missing[:5])
-            warnings.warn(f"{dataset.name}: {len(missing)} base class(es) have no training images ({names}); "
-                          "they are still scored", stacklevel=2)
-    for part in (base, novel):
-        if not part.split(split):
-            raise BadInput(f"{dataset.name} has no {part.subset} {split} images, so its {part.subset} accuracy "
-                           f"would be meaningless; check its {split} split")
-
-
-def check_transfer(dataset: ClassificationDataset, split: str | None) -> None:
-    """Refuse a source without training images (split None) or a target without `split` images."""
-    if split is None:
-        if not dataset.train:
-            raise BadInput(f"{dataset.name} has no training images, so it cannot be a source to train on; "
-                           "choose a dataset with a train split (ImageNet, not one of its variants)")
-        return
-    if not dataset.split(split):
-        raise BadInput(f"{dataset.name} has no {split} images to score; check its {split} split")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from .command_line import Parser
-from ..data import resolve_dataset_names
+from .datasets import resolve_dataset_names
 from ..methods import METHODS
 from .grid import grid, run_grid
 from .options import add_run_arguments, parse_sets, run_kwargs

@@ -81,39 +81,17 @@ def course_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def read_notebooks(folder) -> list:
-    """(path, notebook) of every *.ipynb in `folder`, all read before any is run: a corrupt one stops the course
-    with its name."""
-    from pathlib import Path
-
-    import nbformat
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInput(f"notebook folder {folder} does not exist; run from the repository root or pass the "
-                       "folder that holds the course notebooks")
-    books = sorted(folder.glob("*.ipynb"))
-    if not books:
-        raise BadInput(f"no notebooks (*.ipynb) in {folder}; pass the folder that holds the course notebooks")
-    out = []
-    for path in books:
-        try:
-            out.append((path, nbformat.read(path, as_version=4)))
-        except Exception as e:  # nbformat: NotJSONError, validation errors, unreadable file
-            raise BadInput(f"{path} is not a readable notebook ({type(e).__name__}); restore it (git checkout "
-                           f"{path}) and run again") from None
-    return out
-
-
 def course(argv=None) -> None:
     """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
     from nbclient import NotebookClient
     from tqdm.auto import tqdm
 
-    from ..files import write_notebook
+    from .writers import write_notebook
 
     args = course_parser().parse_args(argv)
     if args.timeout < 1:
         raise BadInput(f"--timeout must be at least 1 second, got {args.timeout}")
+    from .writers import read_notebooks
     books = read_notebooks(args.folder)
     from .course import profile_of, record_run_time, run_times_target
     run_times_target(args.folder)  # a file there that is not a run-time record stops the course before any notebook

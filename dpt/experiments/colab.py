@@ -42,8 +42,8 @@ except ImportError:
     sys.path.insert(0, "/content/dpt")
     os.chdir("/content/dpt/notebooks")
 if REAL_CLIP:
-    from dpt.experiments.colab import use_real_clip
-    use_real_clip(DATASETS, EPOCHS)'''
+    from dpt.experiments import course
+    course.use_real_clip(DATASETS, EPOCHS)'''
 
 
 COLAB_DATA = "/content/data"
@@ -58,7 +58,7 @@ def use_real_clip(datasets: str = "DTD OxfordPets", epochs: int = 5, data_root: 
 
     import torch
 
-    from ..data import load_datasets, resolve_dataset_names
+    from .datasets import load_datasets, resolve_dataset_names
     from ..errors import BadInput
     if not torch.cuda.is_available():
         print("REAL_CLIP needs a GPU runtime (Runtime > Change runtime type > T4 GPU, then run this cell again); "
@@ -105,7 +105,7 @@ def apply(path: str | Path) -> bool:
     nb.cells[code].metadata["tags"] = ["colab-install"]
     changed = nbformat.writes(nb) != before
     if changed:
-        from ..files import write_notebook
+        from .writers import write_notebook
         write_notebook(nb, path)
     return changed
 
@@ -118,7 +118,7 @@ def parser():
 
 
 def main(argv=None) -> None:
-    from .cli import read_notebooks
+    from .writers import read_notebooks
     args = parser().parse_args(argv)
     for path, _ in read_notebooks(args.folder):  # all readable before any is rewritten
         print(f"{path}: {'updated' if apply(path) else 'up to date'}")

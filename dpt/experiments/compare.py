@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import resolve_dataset_names
+from .datasets import resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser
 from .store import read_rows

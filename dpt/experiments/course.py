@@ -28,14 +28,88 @@ import torch
 from ..errors import BadInput
 from .profiles import Profile, get_profile
 
+# What the notebooks use from beside the library, all through this one module: the notebooks import the library
+# (dpt, dpt.methods, dpt.run, ...) and `from dpt.experiments import course`, nothing else of the lab.
+from . import exercises  # noqa: E402,F401  the exercises' checks (course.exercises.infonce(...))
+from .claims import claim, interval, listing, num  # noqa: E402,F401  sentences rendered from the data
+from .colab import use_real_clip  # noqa: E402,F401  the Colab cell's switch to real CLIP
+from .exercises import check, todo  # noqa: E402,F401
+from .figures import (METHOD_COLOURS, dataset_gallery, fit_axes, hm_isolines, method_diagram,  # noqa: E402,F401
+                      world_gallery)
+from .published import published  # noqa: E402,F401  the papers' numbers, each with its source
+from .references import attribution, references  # noqa: E402,F401
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+# 00 · how far the default miniature ranks from real CLIP (notebook 00's paragraph; docs/miniature.md has the table)
+def miniature_fidelity(profile: str | None = None) -> dict:
+    """The committed fidelity criteria of a miniature (default: the default miniature), as `make criteria` wrote
+    them: {'profile', 'rho' (Spearman's rho between the eight methods' HM there and their published ViT-B/16
+    averages), 'needed', 'ours_hm', 'published_hm', 'miniature' and 'published' (the methods, best HM first),
+    'criteria' (every criterion's row, each with 'holds')}."""
+    from .fidelity import load_criteria
+    from .profiles import DEFAULT_MINIATURE
+    name = profile or DEFAULT_MINIATURE
+    doc = load_criteria(name, ROOT)
+    if doc is None:
+        raise BadInput(f"no fidelity criteria for {name}: `python benchmarks/miniature_criteria.py --profile {name}` "
+                       "measures them")
+    ranking = doc["criteria"]["ranking_spearman"]
+    order = lambda hm: sorted(hm, key=hm.get, reverse=True)  # noqa: E731  best HM first
+    return {"profile": name, "rho": ranking["rho"], "needed": ranking["needed"], "ours_hm": ranking["ours_hm"],
+            "published_hm": ranking["published_hm"], "miniature": order(ranking["ours_hm"]),
+            "published": order(ranking["published_hm"]), "criteria": doc["criteria"]}
+
+
+class Results:
+    """The stored rows of one results file, as the notebooks read them: a table per label and dataset (mean over
+    seeds) and paired-bootstrap differences over the same test images (the lab's one results loader)."""
+
+    def __init__(self, rows: list[dict], path: Path):
+        self.rows, self.path = rows, path
+
+    def __len__(self):
+        return len(self.rows)
+
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(r["label"] for r in self.rows))
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r["dataset"] for r in self.rows))
+
+    def select(self, labels=None, datasets=None, split: str | None = None) -> "Results":
+        """These rows restricted to `labels`, `datasets` and `split` (None: all)."""
+        keep = [r for r in self.rows if (labels is None or r["label"] in labels)
+                and (datasets is None or r["dataset"] in datasets) and (split is None or r["split"] == split)]
+        return Results(keep, self.path)
+
+    def mean(self, label: str, dataset: str = "average") -> dict:
+        """{'base', 'novel', 'hm'} of `label` on `dataset` (or the average over its datasets), mean over seeds."""
+        return dict(self._bootstrap().point[label, dataset])
+
+    def difference(self, a: str, b: str, dataset: str = "average", metric: str = "hm"):
+        """a − b with its 95% paired-bootstrap interval (an Interval: .mean, .lo, .hi, .excludes_zero())."""
+        return self._bootstrap().difference(a, b, dataset, metric)
+
+    def table(self, labels=None, datasets=None) -> str:
+        """Markdown: base / novel / HM per label and dataset, mean ± std over seeds, and each label's average."""
+        from .summary import format_table, summarise
+        return format_table(summarise(self.rows), labels=labels, datasets=datasets)
+
+    def _bootstrap(self):
+        if getattr(self, "_boot", None) is None:
+            from .bootstrap import Bootstrap
+            self._boot = Bootstrap(self.rows)
+        return self._boot
 
 
 class Course:
     """A profile plus what the notebooks need around it: the loaded backbone, datasets, figures, results."""
 
-    def __init__(self, profile: Profile, figures: Path = ROOT / "figures"):
+    def __init__(self, profile: Profile, figures: Path = ROOT / "figures", committed: bool = False):
         self.profile, self.figures, self._backbone, self._datasets = profile, figures, None, {}
+        self.committed = committed  # read the results committed with the course, never a $DPT_RESULTS copy
         self.started = time.time()
 
     name = property(lambda self: self.profile.name)
@@ -55,11 +129,12 @@ class Course:
     def dataset(self, name: str | None = None):
         """One of this course's datasets (loaded once); another profile's dataset is refused, so a notebook
         cannot score one CLIP on the other's data by accident."""
-        from ..data import load_dataset, resolve_dataset_names
+        from ..data import load_dataset
+        from .datasets import resolve_dataset_names
         name = self.datasets[0] if name is None else resolve_dataset_names([name])[0]
         p = self.profile
         if name not in self._datasets:
-            from ..data import BENCHMARKS, IMAGENET_VARIANTS
+            from .datasets import BENCHMARKS, IMAGENET_VARIANTS
             real = name in BENCHMARKS or name in IMAGENET_VARIANTS
             if real == self.is_miniature:
                 raise BadInput(f"{name!r} is not a dataset of the {p.name} profile; this course uses "
@@ -80,6 +155,8 @@ class Course:
 
     def results_file(self, stem: str) -> Path:
         """This profile's committed results file for `stem` (results/<profile>/<stem>.json in the project)."""
+        if self.committed:
+            return ROOT / "results" / self.profile.results / f"{stem}.json"
         return ROOT / self.profile.results_file(stem)
 
     def stored(self, stem: str, label: str, dataset: str, seed: int = 1, split: str = "test") -> dict | None:
@@ -94,9 +171,18 @@ class Course:
                            "keep one (they differ in shots or training settings)")
         return hits[0] if hits else None
 
+    def results(self, stem: str, split: str = "test") -> Results:
+        """The committed rows of results/<profile>/<stem>.json on `split` (e.g. P.results("base2novel"))."""
+        from .store import read_rows
+        path = self.results_file(stem)
+        if not path.exists():
+            raise BadInput(f"{path} does not exist: the course reads the results the commands stored there "
+                           "(docs/reproducibility.md says which command writes it)")
+        return Results([r for r in read_rows(path) if r["split"] == split], path)
+
     def savefig(self, fig, name: str) -> None:
         """Save a figure as figures/<name>.png (the README and docs/ show these)."""
-        from ..files import save_figure
+        from .writers import save_figure
         save_figure(fig, self.figures / f"{name}.png", dpi=110, bbox_inches="tight")
 
     def run_time(self, notebook: str):
@@ -108,9 +194,7 @@ class Course:
         if not entry:
             return claim("**Run time:** not measured yet on the {p} profile (`python -m dpt course` measures it).",
                          p=key)
-        return claim("**Run time:** {m} min when the whole course last ran before this, on the {p} profile "
-                     "(`python -m dpt course`, {when}: {cpus} CPU cores{gpu}); the runs it reuses from `results/` "
-                     "are not retrained.",
+        return claim("**Run time:** about {m} min on the {p} profile ({cpus} CPU cores{gpu}, measured {when}).",
                      m=entry["seconds"] / 60, p=key, when=entry["date"], cpus=str(entry["cpus"]),
                      gpu=f", {entry['gpu']}" if entry.get("gpu") else ", no GPU")
 
@@ -170,7 +254,7 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     """Choose the profile (argument, else $DPT_PROFILE, else miniature), its device ($DPT_DEVICE), the real
     profile's datasets ($DPT_DATASETS) and a course budget ($DPT_EPOCHS, $DPT_SHOTS); seed everything and print
     a summary, whose first line says if a real request fell back to the miniature."""
-    from ..data import resolve_dataset_names
+    from .datasets import resolve_dataset_names
     from .command_line import cache_from_environment
     cache_from_environment()
     chosen = get_profile(profile)
@@ -178,7 +262,7 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     epochs, shots = epochs or _env_int("DPT_EPOCHS"), shots or _env_int("DPT_SHOTS")
     if chosen.name == "real":
         names = resolve_dataset_names(datasets or _env_list("DPT_DATASETS") or chosen.course_datasets)
-        from ..data import BENCHMARKS, IMAGENET_VARIANTS
+        from .datasets import BENCHMARKS, IMAGENET_VARIANTS
         other = [n for n in names if n not in BENCHMARKS and n not in IMAGENET_VARIANTS]
         if other:
             raise BadInput(f"DPT_DATASETS names {', '.join(other)}: the real profile's course runs on benchmark "
@@ -200,6 +284,13 @@ def setup(profile: str | None = None, seed: int = 0, *, device: str | None = Non
     return course
 
 
+def miniature() -> Course:
+    """The default miniature with the runs committed with the course: what a notebook shows of the miniature on
+    either profile (on real CLIP, beside the learner's own runs)."""
+    from .profiles import DEFAULT_MINIATURE
+    return Course(get_profile(DEFAULT_MINIATURE), committed=True)
+
+
 RUN_TIMES = ROOT / "notebooks" / "run_times.json"
 RUN_TIMES_FORMAT = "dpt-course-run-times"
 
@@ -217,7 +308,8 @@ def read_run_times(path: Path | None = None) -> dict:
 
 def run_times_target(folder: Path) -> Path:
     """Where the course command records the notebooks of `folder` (checked before any notebook runs)."""
-    from ..files import check_target, json_format
+    from ..files import check_target
+    from .writers import json_format
     return check_target(Path(folder) / "run_times.json", "course run-time record", json_format(RUN_TIMES_FORMAT))
 
 
@@ -243,7 +335,8 @@ def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
     """Record one notebook's measured run time next to it (run_times.json), replacing only its own entry."""
     import datetime
 
-    from ..files import json_format, write_json_atomic
+    from ..files import write_json_atomic
+    from .writers import json_format
     path = run_times_target(Path(notebook).parent)
     profiles = read_run_times(path)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
@@ -258,3 +351,64 @@ def figures_folder(profile: Profile) -> Path:
     real CLIP never replaces the committed figures."""
     from .profiles import DEFAULT_MINIATURE
     return ROOT / "figures" if profile.name == DEFAULT_MINIATURE else ROOT / "figures" / profile.name
+
+
+# 06-08 · what notebooks 06-08 read beside Results: the fidelity table and the miniature's ranking against real
+# CLIP's, the published transfer and domain numbers, and paired differences on one transfer target.
+from .published import CROSS_DATASET, DOMAIN_GENERALISATION, TRANSFER_SOURCES  # noqa: E402,F401  real CLIP ViT-B/16, each sourced
+
+
+def accuracy_difference(results: Results, a: str, b: str, target: str):
+    """a − b on one target of one-accuracy rows (P.results("transfer")), mean over seeds, with its 95% interval
+    paired over the target's test images (an Interval, like Results.difference)."""
+    if getattr(results, "_accuracy_boot", None) is None:
+        from .bootstrap import AccuracyBootstrap
+        results._accuracy_boot = AccuracyBootstrap(results.rows, cell=lambda r: (r["label"], r["target"]),
+                                                   pool=lambda r: r["target"])
+    return results._accuracy_boot.difference((a, target), (b, target))
+
+
+def run_benchmark(*args, **kwargs):
+    """The base-to-novel grid of `python -m dpt base2novel` (dpt.experiments.base2novel.run_benchmark): it trains the
+    runs its results file lacks. Notebook 06 calls it on real CLIP only, where no runs are stored with the course."""
+    from .base2novel import run_benchmark as grid
+    return grid(*args, **kwargs)
+
+
+# 03-05 · the two prompt views of a trained method: how near they are (cosine) beside what the MI term's critic reads
+def view_measures(method, classnames=None, scale: float = 10.0) -> dict:
+    """{'cosine': the mean cos(t_soft_c, t_hand_c) over `classnames` (default: the method's own), 'mi': the
+    InfoNCE estimate (nats) of a dot critic g(a, b) = scale · a·b on the C pairs (the critic dpt starts from, a
+    fixed ruler for every method), 'log C': its ceiling}. A method without a soft view (zero-shot) has identical
+    views. Notebook 03 writes it out; 05 uses it beside every MI estimate."""
+    import math as _math
+
+    from ..mi import DotCritic, InfoNCE
+    if classnames is not None:
+        method.set_classnames(list(classnames))
+    with torch.no_grad():
+        hand = method.hand
+        soft = method.soft_features() if hasattr(method, "soft_features") else hand
+        critic = DotCritic(soft.shape[1], hand.shape[1], init_scale=scale).to(soft.device)
+        mi = float(InfoNCE(critic).bound(critic(soft, hand))[1])
+    return {"cosine": float((soft * hand).sum(-1).mean()), "mi": mi, "log C": _math.log(len(hand))}
+
+
+# 03-05 · the word a rendered sentence uses for a change, read from the numbers (no if-else in a notebook's view)
+def moved(before: float, after: float, tol: float = 0.0, up: str = "rose", down: str = "fell",
+          same: str = "stayed level") -> str:
+    """`up` if after > before + tol, `down` if after < before - tol, else `same` (course.claim's wording)."""
+    return up if after > before + tol else down if after < before - tol else same
+
+
+# 06-08 · a method's run with its main knob tuned on the validation split (its own label where none is stored), and
+# the words a rendered sentence uses for a paired interval
+def tuned(results: Results, method: str) -> str:
+    """The label of `method`'s run tuned on validation in `results`, else `method` itself."""
+    return f"{method}_tuned" if f"{method}_tuned" in results.labels() else method
+
+
+def reading(iv, a: str, b: str) -> str:
+    """'a is above b' where the interval of a − b lies above zero, 'a is below b' below it, else 'cannot be told
+    apart'."""
+    return f"{a} is above {b}" if iv.lo > 0 else f"{a} is below {b}" if iv.hi < 0 else f"{a} and {b} cannot be told apart"

@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..data import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
-from ..data.benchmarks import COOP_DATASETS_MD, SOURCES, load_benchmark
+from .datasets import BENCHMARKS, IMAGENET_VARIANTS, resolve_dataset_names
+from .datasets import COOP_DATASETS_MD, SOURCES, load_benchmark
 from ..errors import BadInput, DptError, MissingData, cause
 from .command_line import Parser
 

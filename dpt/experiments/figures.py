@@ -9,11 +9,11 @@ matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-# One colour per method, the same in every figure: matplotlib's tab10, ten hues no two of which are close
-# (the CoOp family's blue and cyan, dpt alone in red).
+# One colour per method, the same in every figure: seaborn's "colorblind" palette (ten hues told apart with the
+# common colour-vision deficiencies; no red/green pair), zero-shot in grey.
 METHOD_ORDER = ("zeroshot", "coop", "coop_ensemble", "cocoop", "kgcoop", "prograd", "ivlp", "maple", "promptsrc", "dpt")
-METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#7f7f7f", "#1f77b4", "#17becf", "#9467bd", "#2ca02c", "#bcbd22", "#8c564b",
-                                         "#e377c2", "#ff7f0e", "#d62728")))
+METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#949494", "#0173b2", "#56b4e9", "#cc78bc", "#029e73", "#ece133", "#ca9161",
+                                         "#fbafe4", "#de8f05", "#d55e00")))
 MARKERS = {"base": "o", "novel": "^"}  # base and novel told apart by marker wherever both are drawn
 
 
@@ -55,7 +55,7 @@ def dataset_gallery(datasets, path: str | Path | None = None, per_dataset: int =
     fig.suptitle(title or f"{', '.join(ds.name for ds in datasets)}: test images", fontsize=10)
     fig.tight_layout()
     if path:
-        from ..files import save_figure
+        from .writers import save_figure
         save_figure(fig, Path(path), dpi=110)
     return fig
 
@@ -159,60 +159,63 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
 
 def method_diagram():
     """The dual-view method as a picture: which tensors flow where, which parts are frozen (grey) and which are
-    learned (orange). Notebook 00 and docs/method.md show it."""
+    learned (orange); no two arrows cross. Notebook 00 defines every symbol before it shows it."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    frozen, learned, tensor, loss = "#d9d9d9", "#fdae6b", "#ffffff", "#c6dbef"
-    fig, ax = plt.subplots(figsize=(11, 5.6))
-    ax.set(xlim=(0, 11), ylim=(0, 5.6))
+    frozen, learned, tensor, loss, mix = "#d9d9d9", "#e69f00", "#ffffff", "#a6cee3", "#f0e442"  # Okabe-Ito hues
+    fig, ax = plt.subplots(figsize=(11.5, 5.7))
+    ax.set(xlim=(0, 11.6), ylim=(0, 5.7))
     ax.axis("off")
 
-    def box(x, y, w, h, text, colour, size=9, style="round,pad=0.05"):
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, fc=colour, ec="k", lw=0.8))
+    def box(x, y, w, h, text, colour, size=8.5):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="k", lw=0.8))
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size)
 
-    def arrow(a, b, text="", dx=0.0, dy=0.12):
+    def arrow(a, b, text="", dx=0.0, dy=0.1):
         ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=11, lw=0.9, color="k",
                                      shrinkA=2, shrinkB=2))
         if text:
-            ax.text((a[0] + b[0]) / 2 + dx, (a[1] + b[1]) / 2 + dy, text, ha="center", fontsize=8, style="italic")
+            ax.text((a[0] + b[0]) / 2 + dx, (a[1] + b[1]) / 2 + dy, text, ha="center", fontsize=7.5, style="italic")
 
     # three rows, left to right: an input, a frozen encoder, its output
-    rows = ((4.55, 0.6, "image x\n(few shots per base class)", tensor, "image encoder\n(frozen)", "f\nimage feature"),
-            (2.8, 0.65, "soft prompt\n[v₁ … v_M] [class name]\n(v: learned context)", learned, "text encoder\n(frozen)",
-             "t_soft,c\nper class"),
-            (1.0, 0.6, "hand-crafted prompt\n\"a photo of a {class}.\"", tensor, "text encoder\n(frozen, once)",
-             "t_hand,c\nper class"))
-    for y, h, given, colour, encoder, output in rows:
+    rows = ((4.4, "image x\n(a few shots\nper base class)", tensor, "image encoder\n(frozen)", "image\nfeature f"),
+            (2.75, "soft prompt\n[v₁ … v_M] [class name]\n(learned context v)", learned, "text encoder\n(frozen)",
+             "soft view\nt_soft,c"),
+            (1.1, "hand-crafted prompt\n\"a photo of a {class}.\"", tensor, "text encoder\n(frozen, run once)",
+             "hand view\nt_hand,c"))
+    h = 0.7
+    for y, given, colour, encoder, output in rows:
         box(0.1, y - 0.05, 1.9, h + 0.1, given, colour, 8)
-        box(2.6, y, 1.7, h, encoder, frozen)
-        box(4.9, y, 1.2, h, output, tensor, 8)
-        arrow((2.0, y + h / 2), (2.6, y + h / 2))
-        arrow((4.3, y + h / 2), (4.9, y + h / 2))
-    # class-wise mixup
-    box(4.75, 3.75, 1.5, 0.5, "class-wise mixup\nf̃: two classes mixed", "#fff7bc", 7.5)
-    arrow((5.5, 4.55), (5.5, 4.25))
-    # losses
-    box(7.0, 4.55, 1.9, 0.6, "CE on s · cos(f, t_soft,c)\n+ CE on mixed f̃, soft ỹ", loss, 8)
-    box(7.0, 1.9, 1.9, 0.75, "critic g(t_soft, t_hand)\n(learned, own optimiser)", learned, 8)
-    box(9.3, 1.9, 1.55, 0.75, "InfoNCE Î\nover class pairs\n+ mixed pairs", loss, 8)
-    box(9.3, 4.55, 1.55, 0.6, "L = CE + CE_mix\n − w_MI · Î", loss, 8.5)
-    arrow((6.1, 4.85), (7.0, 4.85))
-    arrow((6.25, 4.0), (7.0, 4.6))
-    arrow((6.1, 3.2), (7.0, 4.6))
-    arrow((6.1, 3.0), (7.0, 2.45), "view 1", dy=0.1)
-    arrow((6.1, 1.3), (7.0, 2.1), "view 2", dy=-0.25)
-    arrow((6.25, 3.85), (7.0, 2.6), "ỹ: mixed pairs", dx=0.62, dy=0.02)
-    arrow((8.9, 2.27), (9.3, 2.27))
-    arrow((8.9, 4.85), (9.3, 4.85))
-    arrow((10.07, 2.65), (10.07, 4.55))
+        box(2.45, y, 1.5, h, encoder, frozen)
+        box(4.35, y, 1.0, h, output, tensor, 8)
+        arrow((2.0, y + h / 2), (2.45, y + h / 2))
+        arrow((3.95, y + h / 2), (4.35, y + h / 2))
+    # top row: mixup, then the classification loss
+    box(5.8, 4.4, 1.75, h, "class-wise mixup\nf̃ ∝ λ·f_i + (1 − λ)·f_j", mix, 8)
+    box(8.0, 4.4, 1.6, h, "cross-entropy\non f and f̃", loss)
+    box(10.0, 4.4, 1.3, h, "L = CE\n − w_MI · Î", loss, 9)
+    arrow((5.35, 4.75), (5.8, 4.75))
+    arrow((7.55, 4.75), (8.0, 4.75))
+    arrow((9.6, 4.75), (10.0, 4.75))
+    arrow((5.35, 3.3), (8.5, 4.4), "classes to score", dx=0.55, dy=-0.05)
+    # middle: the two views into the critic, its estimate into the loss
+    box(8.0, 1.75, 1.6, 0.8, "critic g\n(learned)", learned)
+    box(10.0, 1.75, 1.3, 0.8, "InfoNCE Î:\nMI estimate\n(+ mixed pairs)", loss)
+    # 00 · the mixed pairs come from the mixup box (same λ): routed over the top and down the right edge, crossing nothing
+    ax.plot([6.675, 6.675, 11.5, 11.5], [5.15, 5.4, 5.4, 2.15], color="k", lw=0.9, ls="--")
+    ax.add_patch(FancyArrowPatch((11.5, 2.15), (11.37, 2.15), arrowstyle="-|>", mutation_scale=11, lw=0.9, color="k"))
+    ax.text(9.1, 5.46, "the two views mixed with the same λ: mixed pairs", ha="center", fontsize=7.5, style="italic")
+    arrow((5.35, 2.95), (8.0, 2.3), "view 1", dx=-0.3, dy=0.08)
+    arrow((5.35, 1.45), (8.0, 2.0), "view 2", dx=-0.3, dy=-0.25)
+    arrow((9.6, 2.15), (10.0, 2.15))
+    arrow((10.65, 2.55), (10.65, 4.4))
     # inference
-    box(6.6, 0.15, 4.3, 0.95, "at test time, for any class names (base or novel):\n"
-        "class feature (1 − w_ens)·t_soft,c + w_ens·t_hand,c\n(the critic and mixup are not used)", "#f0f0f0", 8)
+    box(6.2, 0.1, 5.2, 0.95, "at test time, for any class names (base or novel):\n"
+        "soft/hand mix: (1 − w_ens)·t_soft,c + w_ens·t_hand,c\n(the critic and mixup are not used)", "#f0f0f0", 8)
     # legend
     for i, (c, t) in enumerate(((frozen, "frozen (CLIP)"), (learned, "learned"), (loss, "loss terms"),
-                                (tensor, "inputs and features"))):
-        ax.add_patch(FancyBboxPatch((0.15 + 1.6 * (i % 2), 0.5 - 0.35 * (i // 2)), 0.25, 0.22,
+                                (tensor, "inputs and features"), (mix, "class-wise mixup"))):  # 00 · mixup's hue too
+        ax.add_patch(FancyBboxPatch((0.15 + 2.0 * (i % 3), 0.62 - 0.4 * (i // 3)), 0.25, 0.22,
                                     boxstyle="round,pad=0.02", fc=c, ec="k", lw=0.6))
-        ax.text(0.5 + 1.6 * (i % 2), 0.61 - 0.35 * (i // 2), t, va="center", fontsize=8)
+        ax.text(0.5 + 2.0 * (i % 3), 0.73 - 0.4 * (i // 3), t, va="center", fontsize=8)
     ax.set_title("Dual-view prompt tuning: what flows where, what is learned", fontsize=11)
     return fig

@@ -24,9 +24,11 @@ from tqdm.auto import tqdm
 from ..backbones import load_backbone, weights_fingerprint
 from ..config import check
 from ..errors import BadInput
-from ..data import check_base_to_novel, check_transfer, load_datasets, subsample_classes
+from ..data import subsample_classes
+from .datasets import check_base_to_novel, check_transfer, load_datasets
 from ..evaluate import base_novel_scores
-from ..files import atomic_save, shown, torch_format, writable_folder
+from ..files import atomic_save, shown, torch_format
+from .writers import writable_folder
 from ..inputs import evaluation_sets, trial_inputs
 from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
 from ..run import RunConfig, run_info
@@ -102,19 +104,21 @@ def check_method_options(trials: list[Trial]) -> None:
                   "do not read it)")
 
 
-def check_training_options(trials: list[Trial], train_overrides: dict) -> None:
-    """Training options (--train-set, --epochs) are read only by methods that train: given to a grid where none
-    does (precision for zero-shot) they are refused, as they would change nothing; where some do not, that is said
-    in one line (their identities do not record them)."""
-    if not train_overrides:
+def check_training_options(trials: list, train_overrides: dict, options: dict | None = None) -> None:
+    """Training options (--train-set, --epochs as `train_overrides`; --augment, --views, --runs-dir as `options`,
+    None where not given) are read only by methods that train: given to a grid where none does (precision for
+    zero-shot) they are refused, as they would change nothing; where some do not, that is said in one line (their
+    identities do not record them). `trials`: Trials or method names."""
+    given = [f"{k}={v}" for k, v in train_overrides.items()] + [o for o, v in (options or {}).items() if v is not None]
+    if not given:
         return
-    given = ", ".join(f"{k}={v}" for k, v in train_overrides.items())
-    idle = sorted({t.method for t in trials if not METHODS[t.method].learns})
-    trained = sorted({t.method for t in trials} - set(idle))
+    methods = {getattr(t, "method", t) for t in trials}
+    idle = sorted(m for m in methods if not METHODS[m].learns)
+    trained = sorted(methods - set(idle))
     idle_do = f"{', '.join(idle)} {'does' if len(idle) == 1 else 'do'} not train"
-    check(bool(trained), f"training options ({given}) are not used: {idle_do}; drop them")
+    check(bool(trained), f"training options ({', '.join(given)}) are not used: {idle_do}; drop them")
     if idle:
-        print(f"note: training options ({given}) apply to {', '.join(trained)} only ({idle_do})")
+        print(f"note: training options ({', '.join(given)}) apply to {', '.join(trained)} only ({idle_do})")
 
 
 def check_seeds(trials: list[Trial]) -> None:

@@ -111,21 +111,10 @@ def check_run_arguments(args) -> None:
     if args.device is not None:
         from ..backbones import check_device
         check_device(args.device)
-    check_unused_training(args)
-
-
-def check_unused_training(args) -> None:
-    """Options of training (--augment, --views, --runs-dir) given to methods none of which trains are refused:
-    they would change nothing (the grid refuses --train-set and --epochs alike, for the library's callers too)."""
-    from ..methods import METHODS
-    methods = getattr(args, "methods", None)
-    if not methods or any(METHODS[m].learns for m in methods):
-        return
-    given = [o for o, v in (("--augment", args.augment), ("--views", args.views), ("--runs-dir", args.runs_dir))
-             if v is not None]
-    if given:
-        raise BadInput(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} not used: {', '.join(methods)} "
-                       f"{'does' if len(methods) == 1 else 'do'} not train; drop {'it' if len(given) == 1 else 'them'}")
+    if getattr(args, "methods", None):  # the grid's one check of training options, with the command's own
+        from .grid import check_training_options
+        check_training_options(args.methods, {}, {"--augment": args.augment, "--views": args.views,
+                                                  "--runs-dir": args.runs_dir})
 
 
 def profile_views(args) -> int:

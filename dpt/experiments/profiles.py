@@ -16,6 +16,18 @@ from ..errors import BadInput
 from .recipes import recipes
 
 
+def for_epochs(method: str, cfg, recipe_epochs: int, epochs: int):
+    """`cfg` for `epochs` instead of `recipe_epochs`: knobs that count epochs scale with the schedule (PromptSRC's
+    Gaussian aggregation at the same share of the other schedule, unless the user chose it)."""
+    from dataclasses import replace
+    from ..methods import METHODS, MethodConfig
+    from ..methods.multimodal import PromptSRC
+    share, default = epochs / recipe_epochs, MethodConfig()
+    if not issubclass(METHODS[method], PromptSRC) or (cfg.gpa_mean, cfg.gpa_std) != (default.gpa_mean, default.gpa_std):
+        return cfg
+    return replace(cfg, gpa_mean=float(min(epochs, max(1, round(cfg.gpa_mean * share)))), gpa_std=cfg.gpa_std * share)
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything a run needs that is not a method knob: which CLIP, which weights, which data, where, how it
@@ -65,7 +77,7 @@ class Profile:
         if method in METHODS:  # a schedule shortened (a course budget, --epochs): epoch-counting knobs follow it
             recipe = self.with_(budget={}).train_config(method, seed, None, dataset)
             if recipe.epochs != train.epochs:
-                method_cfg = METHODS[method].for_epochs(method_cfg, recipe.epochs, train.epochs)
+                method_cfg = for_epochs(method, method_cfg, recipe.epochs, train.epochs)
         return RunConfig(method=method, shots=self.shots if shots is None else shots, train=train,
                          method_cfg=method_cfg, augment=augment, views=views, eval_split=split, classes=classes)
 
@@ -100,8 +112,9 @@ DEFAULT_MINIATURE = "miniature-v1"  # what `--profile miniature` (and every defa
 
 
 def _profiles() -> dict[str, Profile]:
-    from ..data import (BENCHMARKS, IMAGENET_VARIANTS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE,
-                        MINIATURE_V2_DATASETS, MINIATURE_V2_DOMAINS, MINIATURE_V2_SOURCE)
+    from ..data import (MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_SOURCE, MINIATURE_V2_DATASETS,
+                        MINIATURE_V2_DOMAINS, MINIATURE_V2_SOURCE)
+    from .datasets import BENCHMARKS, IMAGENET_VARIANTS
     env = os.environ
     return {
         # the miniatures train with the library's defaults (TrainConfig's, then each method's train_defaults: what

@@ -20,19 +20,137 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from ..backbones import check_device
-from ..data import load_datasets, resolve_dataset_names
-from ..errors import BadInput
+from ..backbones import check_device, weights_fingerprint
+from .datasets import load_datasets, resolve_dataset_names
+from ..errors import BadInput, cause
 from .command_line import Parser
 from ..evaluate import base_novel_scores, percent, score_images
 from ..inputs import evaluation_sets
-from ..files import check_target, torch_format
-from ..saved import HEAD_FORMAT, load_prompts, read_prompt_file
+from ..files import atomic_save, check_target, torch_format
+from ..saved import SavedPrompt, _strings, load_prompts, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import IDENTITY_VERSION, data_fingerprint, provenance, run_id
 from .profiles import profile_for_backbone
 from .store import ResultsStore
+
+
+HEAD_FORMAT = "dpt-head"
+
+
+@torch.no_grad()
+def export_head(saved: SavedPrompt, path: str | Path, force: bool = False) -> Path:
+    """A text-only method's class features [C, D], for plain open_clip (see head_logits)."""
+    m = saved.method
+    if m.encodes_images or m.text_per_image:
+        raise BadInput(f"{m.name}'s class features depend on the image (it prompts the image encoder or makes "
+                       "one prompt set per image): there is no fixed head to export; use predict instead")
+    path = check_target(path, "head", torch_format(HEAD_FORMAT), force, offer_force=True)  # never the prompt
+    atomic_save({"format": HEAD_FORMAT, "version": 1, "features": m.text_features().float().cpu(),
+                 "classnames": list(m.classnames), "backbone": m.backbone.name,
+                 "weights": weights_fingerprint(m.backbone), "method": m.name,
+                 "logit_scale": float(m.logit_scale)}, path, kind="head", own=torch_format(HEAD_FORMAT),
+                force=force)
+    return path
+
+
+def load_head(path: str | Path) -> dict:
+    """An exported head: {"features" [C, D], "classnames", "backbone", "weights", "logit_scale", ...}."""
+    try:
+        doc = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    except Exception as e:  # missing, truncated, not a torch file
+        raise BadInput(f"{path} is not a head exported by dpt ({cause(e)}); write one with export_head(path)") from None
+    if not isinstance(doc, dict) or doc.get("format") != HEAD_FORMAT:
+        raise BadInput(f"{path} is not a head exported by dpt (export_head(path))")
+    if not isinstance(doc.get("features"), torch.Tensor) or not _strings(doc.get("classnames")) \
+            or isinstance(doc.get("logit_scale"), bool) or not isinstance(doc.get("logit_scale"), (int, float)):
+        raise BadInput(f"{path} is a damaged head (its features, class names or logit scale are not what "
+                       "export_head writes); export it again with export_head(path)")
+    return doc
+
+
+def head_logits(model, head: dict, images: torch.Tensor) -> torch.Tensor:
+    """Logits of plain open_clip `model` with an exported head (what docs/learned-prompts.md shows, in one function)."""
+    with torch.no_grad():
+        feats = F.normalize(model.encode_image(images), dim=-1)
+        return head["logit_scale"] * feats @ head["features"].to(feats.dtype).T
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def predict(saved: SavedPrompt, images, top_k: int = 5, batch_size: int = 64, progress: bool = True,
+            on_skip=None) -> list[tuple]:
+    """Top-k [(name, [(class, p), ...])] of a saved prompt for a tensor of images, a PIL image, a path, a folder
+    or a list of them; unreadable files are skipped and named via on_skip (default: a warning)."""
+    import warnings
+    from PIL import Image
+    from tqdm.auto import tqdm
+    if not isinstance(top_k, int) or top_k < 1:
+        raise BadInput(f"top_k must be a whole number of at least 1, got {top_k!r}")
+    if on_skip is None:
+        def on_skip(name, why):
+            warnings.warn(f"skipped {name}: {why}", stacklevel=3)
+    k = min(top_k, len(saved.method.classnames))
+    if isinstance(images, torch.Tensor):
+        return _top(saved, [str(i) for i in range(len(images))], images, k)
+    sources = list(_expand(images))
+    if not sources:
+        raise BadInput(f"no files found in {images!r}; give image files ({', '.join(IMAGE_SUFFIXES)}) or "
+                       "folders of them")
+    out, batch, names, skipped = [], [], [], 0
+    preprocess = saved.method.backbone.preprocess
+    for src in tqdm(sources, desc="classifying", disable=not progress or len(sources) < 2, unit="img"):
+        name = getattr(src, "filename", None) or str(src)
+        if isinstance(src, _Listed) and src.suffix.lower() not in IMAGE_SUFFIXES:  # found in a folder
+            on_skip(name, f"not an image file (looked for {', '.join(IMAGE_SUFFIXES)})")
+            skipped += 1
+            continue
+        try:
+            img = src if isinstance(src, Image.Image) else Image.open(src)
+            batch.append(preprocess(img.convert("RGB")))
+            names.append(name)
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, unreadable
+            on_skip(name, f"it cannot be read as an image ({type(e).__name__})")
+            skipped += 1
+            continue
+        if len(batch) == batch_size:
+            out += _top(saved, names, torch.stack(batch), k)
+            batch, names = [], []
+    if batch:
+        out += _top(saved, names, torch.stack(batch), k)
+    if not out:
+        raise BadInput(f"nothing could be classified: none of the {skipped} file(s) given is a readable image")
+    return out
+
+
+def _top(saved: SavedPrompt, names: list[str], images: torch.Tensor, k: int) -> list[tuple]:
+    out = []
+    for n, p in zip(names, saved.probabilities(images)):
+        values, idx = p.topk(k)
+        out.append((n, [(saved.method.classnames[int(i)], float(v)) for v, i in zip(values, idx)]))
+    return out
+
+
+class _Listed(type(Path())):
+    """A file found by listing a folder (skipped unnamed-as-image by its suffix; a file given by name is opened)."""
+
+
+def _expand(images):
+    from PIL import Image
+    items = images if isinstance(images, (list, tuple)) else [images]
+    for it in items:
+        if isinstance(it, Image.Image):
+            yield it
+            continue
+        p = Path(it).expanduser()
+        if p.is_dir():  # every file, so that what is not an image is named, not passed over (hidden files aside)
+            yield from sorted(_Listed(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif p.exists():
+            yield p
+        else:
+            raise BadInput(f"{p} does not exist; give an image file or a folder of images")
 
 
 def prompt_checksum(doc: dict) -> str:
@@ -185,13 +303,13 @@ def predict_main(argv=None) -> None:
                          fallback_weights=os.environ.get("DPT_PRETRAINED"))
     saved.with_classes(args.classes, args.template)
     if args.export_head is not None:
-        print(f"head of {len(saved.classnames)} classes written to {saved.export_head(args.export_head, args.force)}")
+        print(f"head of {len(saved.classnames)} classes written to {export_head(saved, args.export_head, args.force)}")
     if args.images:
         from tqdm.auto import tqdm
 
         def skipped(name, why):  # one line each, above the progress bar
             tqdm.write(f"skipped {name}: {why}", file=sys.stderr)
-        for name, top in saved.predict(args.images, args.top_k, progress=not args.no_progress, on_skip=skipped):
+        for name, top in predict(saved, args.images, args.top_k, progress=not args.no_progress, on_skip=skipped):
             if args.json:
                 print(json.dumps({"image": name, "top": [{"class": c, "p": round(p, 4)} for c, p in top]}))
             else:

@@ -23,3 +23,5 @@ def published(method: str) -> dict:
 # -> ImageNet-V2, -Sketch, -A, -R, average: Vill-Lab/2024-AAAI-HPT README.md (as ../shared/README.md records them)
 CROSS_DATASET = {"zeroshot": 65.15, "coop": 63.88, "cocoop": 65.74, "maple": 66.30, "promptsrc": 65.81}
 DOMAIN_GENERALISATION = {"zeroshot": 57.17, "coop": 59.28, "cocoop": 59.90, "maple": 60.26}
+TRANSFER_SOURCES = {"cross_dataset": "muzairkhattak/ProText README.md",  # 08 · the two sources above
+                    "domain_generalisation": "Vill-Lab/2024-AAAI-HPT README.md"}

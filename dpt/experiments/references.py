@@ -10,9 +10,10 @@ from __future__ import annotations
 REFERENCES = {  # key: (authors, title, venue and year, link)
     "clip": ("Radford et al.", "Learning Transferable Visual Models From Natural Language Supervision", "ICML 2021",
              "https://arxiv.org/abs/2103.00020"),
-    "dpt": ("", "Generalizable Prompt Tuning for Vision-Language Models",
-            "arXiv 2024; the method this course reconstructs: only its abstract and the opening of its introduction "
-            "could be read for this project",
+    "dpt": ("Qian Zhang", "Generalizable Prompt Tuning for Vision-Language Models",
+            "arXiv 2024; the method this course implements, written from its abstract and the opening of its "
+            "introduction (its loss, critic, mixup and soft/hand mix are this project's reconstruction: read the paper's "
+            "method section, it may differ)",
             "https://arxiv.org/abs/2410.03189"),
     "coop": ("Zhou, Yang, Loy, Liu", "Learning to Prompt for Vision-Language Models (CoOp)", "IJCV 2022",
              "https://arxiv.org/abs/2109.01134"),
@@ -63,22 +64,26 @@ STATED = ("two views of the text modality, a learnable soft prompt and a hand-cr
           "information maximised with a learnable estimator; a class-wise augmentation from the visual modality")
 RECONSTRUCTED = (
     ("the loss", "cross-entropy on the shots plus an InfoNCE lower bound on the two views' mutual information "
-                 "(van den Oord et al.'s bound; notebook 03 compares it with NWJ, MINE's Donsker-Varadhan and JSD)"),
-    ("the critic", "a dot product with a learned temperature, this project's choice: an expressive critic can "
-                   "follow a drifting prompt (notebook 03 says why, notebook 07 measures it)"),
+                 "(van den Oord et al.'s bound; notebook 03 compares it with three other lower bounds)"),
+    ("the critic", "a dot product with a learned temperature, this project's choice: a critic that can re-map "
+                   "the views would score a prompt that moved far from the hand-crafted one as high as one that "
+                   "stayed near it (notebook 03 says why, notebook 07 measures it)"),
     ("the augmentation", "mixup (Zhang et al.) of cached image *features* across two classes, the mixed text "
                          "features of both views as extra pairs for the MI term (notebook 04)"),
-    ("the inference ensemble", "test-time class features that mix the soft view with the hand-crafted one, its "
-                               "weight chosen with the MI weight by a search whose plan was committed before its "
-                               "runs (docs/method.md, *The method and its defaults*)"),
+    ("the soft/hand mix at test time", "class features that mix the soft view with the hand-crafted one, its "
+                               "weight tuned on validation together with the MI weight (docs/method.md, *The "
+                               "method and its defaults*)"),
 )
 
 
 def attribution():
     """Markdown: what the paper states and what this course reconstructed (and from what)."""
     from IPython.display import Markdown
-    return Markdown("**What is the paper's and what is this project's.** Of the method's paper only the abstract "
-                    f"and the opening of the introduction could be read for this project (no equations, settings or "
-                    f"code). They state {STATED}. Everything else is reconstructed here:\n\n"
+    return Markdown("**What is the paper's and what is this project's.** The method's paper is public (Qian Zhang, "
+                    "*Generalizable Prompt Tuning for Vision-Language Models*, [arXiv 2410.03189]"
+                    "(https://arxiv.org/abs/2410.03189)). This implementation was written from its abstract and the "
+                    "opening of its introduction. Those state "
+                    f"{STATED}. The rest is this project's reconstruction, and a learner should read the paper's "
+                    "method section, which may differ:\n\n"
                     + "\n".join(f"* **{what}**: {how};" for what, how in RECONSTRUCTED[:-1])
                     + f"\n* **{RECONSTRUCTED[-1][0]}**: {RECONSTRUCTED[-1][1]}.")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import BadInput, cause
 from .command_line import Parser, recorded_command
-from ..files import check_target, json_format, write_json_atomic
+from ..files import check_target, write_json_atomic
+from .writers import json_format
 from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs
@@ -34,7 +35,7 @@ PLAN_FORMAT = "dpt-search-plan"
 def read_plan(path) -> dict:
     """The plan, checked whole before any run: its fields, every variant's settings and every reference between
     stages (a plan that fails half-way would leave a search no one pre-registered)."""
-    from ..data import resolve_dataset_names
+    from .datasets import resolve_dataset_names
     from .profiles import get_profile
     path = Path(path)
     try:
@@ -53,7 +54,7 @@ def read_plan(path) -> dict:
 
 
 def _check_plan(plan: dict, path: Path) -> dict:
-    from ..data import resolve_dataset_names
+    from .datasets import resolve_dataset_names
     from .profiles import get_profile
     for key, kind in (("datasets", list), ("seeds", list), ("stages", list), ("held_out", list)):
         if key in plan and not isinstance(plan[key], kind):

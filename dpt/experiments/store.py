@@ -19,8 +19,13 @@ import math
 import os
 from pathlib import Path
 
-from ..errors import UnusableStore
-from ..files import check_target, json_format, locked, read_only, remove_stale_temps_in, write_json_atomic
+from ..errors import DptError
+from ..files import check_target, locked, read_only, remove_stale_temps_in, write_json_atomic
+from .writers import json_format
+
+
+class UnusableStore(DptError, ValueError):
+    """A results file that is not one, or that cannot be written."""
 
 FORMAT, VERSION = "dpt-results", 1
 

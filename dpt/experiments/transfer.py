@@ -19,7 +19,7 @@ import statistics
 
 from .command_line import Parser
 from ..config import check
-from ..data import resolve_dataset_names
+from .datasets import resolve_dataset_names
 from ..methods import METHODS, check_method
 from .grid import grid, run_grid
 from .options import add_run_arguments, parse_sets, run_kwargs

@@ -17,10 +17,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import resolve_dataset_names
+from .datasets import resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser, recorded_command
-from ..files import check_target, json_format, locked, write_json_atomic
+from ..files import check_target, locked, write_json_atomic
+from .writers import json_format
 from ..methods import MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs

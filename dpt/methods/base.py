@@ -1,6 +1,5 @@
-"""What every prompt method is: text features for the current classes, logits, and a training loss.
-Methods differ only in their prompt modules and their loss (and, for ProGrad, the backward rule); the
-one trainer (`dpt.trainer`) drives all of them."""
+"""What every prompt method is: text features for its classes, logits and a loss; methods differ only in
+their prompt modules and loss, so one trainer drives them all."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -50,22 +49,14 @@ class PromptMethod(UsesFrozen):
         raise NotImplementedError(f"{self.name} has nothing to train")
 
     def backward(self, loss: torch.Tensor, terms: dict, scaling=None) -> None:
-        """Turn the loss into gradients (the trainer then steps). `scaling` (dpt.trainer.Scaling, under fp16): the
-        loss scaler; a method that reads or edits its gradients calls `scaling.unscale_()` first."""
+        """The loss into gradients; a method that reads its gradients calls `scaling.unscale_()` first (fp16)."""
         (scaling.scale(loss) if scaling is not None else loss).backward()
 
     def begin_training(self, data) -> None:
-        """Called by the trainer before its first epoch with the training set (dpt.inputs; `training_batches` reads
-        it): what a method derives from its training shots (dpt's adaptive anchor). Only training data comes here."""
+        """What a method derives from its training set before the first epoch (dpt's adaptive anchor)."""
 
     def end_training(self, data) -> None:
         """Called by the trainer after its last epoch with the same training set (dpt's inference weight)."""
-
-    @classmethod
-    def for_epochs(cls, cfg: MethodConfig, recipe_epochs: int, epochs: int) -> MethodConfig:
-        """`cfg` for a run of `epochs` instead of its recipe's `recipe_epochs` (a short course budget): knobs that
-        count epochs scale with the schedule (PromptSRC's aggregation window); the rest stay."""
-        return cfg
 
     @classmethod
     def check_run(cls, cfg: MethodConfig, train) -> None:
@@ -81,13 +72,6 @@ class PromptMethod(UsesFrozen):
     def critic_parameters(self) -> list[nn.Parameter]:
         """Parameters trained by their own optimiser (an MI critic), not by the prompt's SGD."""
         return []
-
-
-def training_batches(data, batch_size: int = 512):
-    """(inputs, labels) of every sample of a training set, in order, as epoch 0 shows them."""
-    order = torch.arange(len(data.labels))
-    for s, x in enumerate(data.batches(0, order, batch_size)):
-        yield x, data.labels[s * batch_size:(s + 1) * batch_size]
 
 
 def ensembled(soft: torch.Tensor, hand: torch.Tensor, weight: float) -> torch.Tensor:

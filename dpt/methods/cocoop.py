@@ -27,8 +27,7 @@ class CoCoOp(CoOp):
         self.meta_net = nn.Sequential(nn.Linear(d, h), nn.ReLU(inplace=True), nn.Linear(h, w)).to(backbone.device)
 
     def conditional_text_features(self, image_features: torch.Tensor) -> torch.Tensor:
-        """[B, C, D] normalised text features, one prompt set per image. All B x C prompts go through the
-        text encoder together, in chunks of at most `max_prompts` (the reference loops over the images)."""
+        """[B, C, D] text features, one prompt set per image, all through the encoder together in chunks."""
         pl = self.prompt_learner
         shift = self.meta_net(image_features.to(pl.ctx.dtype))  # [B, width]
         n_classes = pl.prefix.shape[0]

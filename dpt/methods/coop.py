@@ -1,11 +1,5 @@
-"""CoOp and the methods that keep its prompt and change its loss or its test-time features.
-
-zeroshot       logits = s * v . t_hand                       (no training)
-coop           logits = s * v . t_soft,  L = CE               (Zhou et al., KaiyangZhou/CoOp)
-coop_ensemble  CoOp, whose test-time class features mix in the hand-crafted ones
-kgcoop         L = CE + w (1 - cos(t_soft, t_hand))          (w = 8; htyao89/KgCoOp)
-prograd        L = CE, its gradient projected so it never opposes the KL to zero-shot CLIP (BeierZhu/Prompt-align)
-"""
+"""CoOp and the methods that keep its prompt and change its loss or test-time features: zeroshot, coop,
+coop_ensemble, kgcoop and prograd."""
 from __future__ import annotations
 
 import torch
@@ -54,8 +48,7 @@ class CoOp(PromptMethod):
 
 @register
 class CoOpEnsemble(CoOp):
-    """CoOp trained as usual, whose class features at test time mix in the hand-crafted ones (`ensemble`): the
-    cheapest way back towards zero-shot, a baseline every regulariser of the prompt has to beat."""
+    """CoOp with hand-crafted features mixed in at test time: the cheapest way back to zero-shot, a baseline."""
     name = "coop_ensemble"
     config_fields = (*CoOp.config_fields, "ensemble")
 
@@ -81,9 +74,7 @@ class KgCoOp(CoOp):
 
 @register
 class ProGrad(CoOp):
-    """CoOp whose update never opposes zero-shot CLIP's prediction (Zhu et al., ProGrad): where the CE
-    gradient points against the gradient of the KL to the zero-shot (hand-crafted) prediction, its
-    conflicting component is removed, per parameter, as in BeierZhu/Prompt-align's trainer."""
+    """CoOp whose update never opposes zero-shot CLIP (Zhu et al.): a conflicting CE gradient is projected out."""
     name = "prograd"
     config_fields = (*CoOp.config_fields, "prograd_lambda", "prograd_t")
 
@@ -96,9 +87,7 @@ class ProGrad(CoOp):
         return ce, {"ce": ce, "kl": kl}  # kl keeps its graph: backward() needs its gradient
 
     def backward(self, loss, terms, scaling=None):
-        """Under fp16 both gradients come scaled. The CE gradient is unscaled before the projection reads it; the KL
-        gradient enters only through its direction, where the scale cancels. An inf/NaN in either reaches the
-        scaler, which then skips the step."""
+        """Under fp16 the CE gradient is unscaled before the projection; the KL's scale cancels in its direction."""
         params = [p for p in self.parameters() if p.requires_grad]
         scale = scaling.scale if scaling is not None else (lambda t: t)
         g_kl = torch.autograd.grad(scale(terms["kl"]), params, retain_graph=True)

@@ -1,13 +1,5 @@
-"""dpt, this project's method: the soft and the hand-crafted prompt as two views of the text, their mutual
-information maximised by a learnable estimator, plus class-wise mixup of image features.
-
-    L = CE(real) + CE(class-wise mixup) - w_MI * MI(t_soft ; t_hand)
-    test time: class features (1 - alpha) t_soft + alpha t_hand, renormalised (alpha = `ensemble`)
-
-A reconstruction from the paper's abstract and introduction (arXiv 2410.03189): the loss, critic, mixup and
-ensemble are this project's choices. The variants its search rejected live in dual_view_variants.py (a config
-that switches one on is built there).
-"""
+"""dpt, this project's method, reconstructed from the abstract (arXiv 2410.03189): soft and hand-crafted
+prompts as two views of the text, their MI maximised, plus class-wise mixup of image features."""
 from __future__ import annotations
 
 import torch
@@ -18,26 +10,23 @@ from ..errors import BadInput
 from ..mi import make_estimator
 from .base import ensembled
 from .coop import CoOp
-from .registry import VARIANTS, register
+from .registry import register
 
 
 @register
 class DualViewPrompt(CoOp):
-    """Soft and hand-crafted prompts as two views of the text; maximise their MI (plus class-wise mixup).
-
-    MI pairs: (t_soft[c], t_hand[c]) for every class c and, for each mixed image, the lambda-mixed soft and hand
-    features of its two classes. The critic maximises the same bound with its own Adam: under the prompt's SGD
-    (lr 0.002, warm-up 1e-5) it would barely move and the bound would stay near zero.
-    """
+    """Soft and hand-crafted prompts as two views of the text; maximise their MI (plus class-wise mixup). The
+    critic has its own Adam: under the prompt's SGD the bound would stay near zero."""
     name = "dpt"
     config_fields = (*CoOp.config_fields, "mi_weight", "mi_estimator", "critic", "critic_hidden", "mixup",
                      "mixup_alpha", "mixup_in_mi", "critic_lr", "ensemble", "mi_visual", "mi_visual_weight", "anchor",
                      "ensemble_from")  # the last four: the rejected variants' knobs, off by default
 
     def __init__(self, backbone, classnames, template, cfg):
-        if type(self) is DualViewPrompt and any(v.applies(cfg) for v in VARIANTS.get(self.name, ())):
+        if type(self) is DualViewPrompt and (cfg.mi_visual, cfg.anchor, cfg.ensemble_from) != ("none", "fixed", "fixed"):
             raise BadInput("this config switches on a variant of dpt (mi_visual, anchor or ensemble_from) that "
-                           "DualViewPrompt does not run: build it with build_method('dpt', ...)")
+                           "DualViewPrompt does not run: import dpt.experiments (the lab, where the variants live), "
+                           "then build it with build_method('dpt', ...)")
         super().__init__(backbone, classnames, template, cfg)
         d = backbone.embed_dim
         self.mi = make_estimator(cfg.mi_estimator, d, d, critic=cfg.critic, hidden=cfg.critic_hidden).to(backbone.device)
@@ -86,5 +75,5 @@ class DualViewPrompt(CoOp):
         return self.mi(soft_pairs, hand_pairs)
 
     def extra_terms(self, loss, terms, image_features, labels, soft, mix):
-        """Where a variant adds a term (dual_view_variants.py); dpt itself adds none."""
+        """Where a variant adds a term (dpt/experiments/variants.py); dpt itself adds none."""
         return loss, terms

@@ -1,13 +1,5 @@
-"""Methods that prompt both towers, so the image encoder runs inside training (no feature cache).
-They follow muzairkhattak/multimodal-prompt-learning (IVLP, MaPLe) and muzairkhattak/PromptSRC.
-
-ivlp       learnable tokens in the first J layers of the text and the image transformer, independent
-maple      the same, but each layer's vision tokens are a linear map of that layer's text tokens
-promptsrc  IVLP + self-regulation: L = CE + w_t L1(t, t_frozen) + w_i L1(v, v_frozen) + KL(frozen || prompted)
-           with t_frozen averaged over CLIP's 60 ImageNet templates, and Gaussian prompt aggregation over epochs
-
-Their inputs are preprocessed images [B, 3, H, W]; everything else (trainer, run identity, store) is shared.
-"""
+"""Methods that prompt both towers (IVLP, MaPLe, PromptSRC, after muzairkhattak's references), so the image
+encoder runs inside training on preprocessed images instead of cached features."""
 from __future__ import annotations
 
 import copy
@@ -20,7 +12,6 @@ from torch import nn
 from ..config import check
 from ..prompts import CLIP_IMAGENET_TEMPLATES, SoftPromptLearner, hand_crafted_features
 from ..vision_encoder import VisionPromptEncoder
-from .config import MethodConfig
 from .coop import CoOp
 from .registry import register
 
@@ -38,8 +29,7 @@ def _tokens(n: int, width: int, device) -> nn.Parameter:
 
 @register
 class IVLP(CoOp):
-    """Independent vision-language prompts: text context + per-layer text tokens; vision tokens appended
-    to the patches, replaced at each of the first J layers."""
+    """Independent vision-language prompts: text and vision tokens in the first J layers of each tower."""
     name = "ivlp"
     encodes_images = True
     eval_batch_size = 256  # images, not features, go through each forward
@@ -120,17 +110,6 @@ class PromptSRC(IVLP):
         self._frozen_text = (None, None)  # ((class names, device), features): computed when first trained on
         for name, p in self.named_parameters():  # the running Gaussian-weighted average (saved in checkpoints)
             self.register_buffer(self._gpa_name(name), torch.zeros_like(p))
-
-    @classmethod
-    def for_epochs(cls, cfg, recipe_epochs, epochs):
-        """The Gaussian aggregation at the same share of another schedule (15 of 20 epochs -> 3 of 4), where it is
-        the default (a value the user chose is kept, and checked against the epochs)."""
-        from dataclasses import replace
-        share, default = epochs / recipe_epochs, MethodConfig()
-        if (cfg.gpa_mean, cfg.gpa_std) != (default.gpa_mean, default.gpa_std):
-            return cfg
-        return replace(cfg, gpa_mean=float(min(epochs, max(1, round(cfg.gpa_mean * share)))),
-                       gpa_std=cfg.gpa_std * share)
 
     @classmethod
     def check_run(cls, cfg, train) -> None:

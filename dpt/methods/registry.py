@@ -17,15 +17,6 @@ def register(cls: type) -> type:
     return cls
 
 
-def register_variant(of: str):
-    """Class decorator: run method `of` with this subclass wherever `cls.applies(cfg)` (dpt's rejected variants:
-    the method's own module stays the one the course teaches, and the variants' rows keep their identity)."""
-    def add(cls: type) -> type:
-        VARIANTS.setdefault(of, []).append(cls)
-        return cls
-    return add
-
-
 def check_method(name: str) -> None:
     check(name in METHODS, f"unknown method {name!r}; valid: {', '.join(METHODS)}")
 

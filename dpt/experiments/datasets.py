@@ -6,19 +6,29 @@ test and the class names used by every paper. Otherwise torchvision's dataset cl
 `download=True` where torchvision can download), with 20% of train held out (seeded) as val.
 The variants (CoOp's datasets/imagenetv2.py, imagenet_sketch.py, imagenet_a.py, imagenet_r.py) have a
 test split only; -A and -R hold 200 of ImageNet's classes, named through `classnames.txt`.
+
+Also the names the commands accept (aliases such as 'miniature' or 'benchmarks', matched ignoring case, '_' and
+'-'), and `load_datasets`, which names every missing dataset in one error. The real datasets live in the lab, as
+open_clip_train's data does beside open_clip: importing the lab registers their loaders in `dpt.data.LOADERS`, so
+that `dpt.data.load_dataset` loads them too.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from PIL import Image
 
+from ..data import LOADERS, MINIATURE_CONTROLS, MINIATURE_DATASETS, MINIATURE_DOMAINS, MINIATURE_HELDOUT
+from ..data import MINIATURE_SPECS, MINIATURE_V2_DATASETS, MINIATURE_V2_DOMAINS, MINIATURE_V2_HELDOUT, OBJECT_SPECS
+from ..data import load_dataset
+from ..data.dataset import ClassificationDataset, Item, subsample_classes
 from ..errors import BadInput, DptError, MissingData, cause
-from .dataset import ClassificationDataset, Item
 
 
 # Per-dataset templates for the 11 benchmarks and ImageNet's 4 variants: CoOp's CUSTOM_TEMPLATES (KaiyangZhou/CoOp trainers/zsclip.py,
@@ -380,3 +390,91 @@ def _new_folder_scan(root: Path, folder: Path) -> set[Path]:
     """The data root (if it exists) and every folder in `folder` (torchvision's, under it)."""
     return ({root} if root.is_dir() else set()) | ({folder, *(p for p in folder.rglob("*") if p.is_dir())}
                                                  if folder.is_dir() else set())
+
+
+LOADERS.update({name: load_benchmark for name in (*BENCHMARKS, *IMAGENET_VARIANTS)})
+
+ALL_DATASETS = (*MINIATURE_SPECS, *OBJECT_SPECS, *BENCHMARKS, *IMAGENET_VARIANTS)
+# names that stand for several datasets
+ALIASES = {"miniature": MINIATURE_DATASETS, "miniature-v2": MINIATURE_V2_DATASETS,
+           "miniature-v2-heldout": MINIATURE_V2_HELDOUT, "miniature-v2-domains": MINIATURE_V2_DOMAINS, "miniature-domains": MINIATURE_DOMAINS,
+           "miniature-control": MINIATURE_CONTROLS, "miniature-heldout": MINIATURE_HELDOUT, "benchmarks": tuple(BENCHMARKS),
+           "imagenet-variants": tuple(IMAGENET_VARIANTS)}
+
+
+def resolve_dataset_names(names) -> list[str]:
+    """Expand the ALIASES ('miniature': the 3 base-to-novel datasets, 'benchmarks': the 11, 'miniature-domains',
+    'imagenet-variants'); reject unknown names."""
+    out = []
+    known = {k.lower(): k for k in (*ALIASES, *ALL_DATASETS)}
+    squashed = {k.lower().replace("_", "").replace("-", ""): k for k in (*ALIASES, *ALL_DATASETS)}
+    for n in names:
+        name = known.get(str(n).lower()) or squashed.get(str(n).lower().replace("_", "").replace("-", ""))
+        if name is None:  # names are matched ignoring case, '_' and '-' (dtd, oxford_pets); else a suggestion
+            close = difflib.get_close_matches(str(n).lower(), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {known[close[0]]!r}? " if close else ""
+            raise BadInput(f"unknown dataset {n!r}; {hint}valid: {', '.join(ALIASES)}, {', '.join(ALL_DATASETS)}")
+        out += ALIASES[name] if name in ALIASES else [name]
+    return list(dict.fromkeys(out))
+
+
+def _refusal(name: str, root):
+    """The error of a dataset torchvision cannot fetch, as a download request gets it (no download happens)."""
+    try:
+        load_dataset(name, root, download=True)
+    except MissingData as e:
+        return e
+    raise AssertionError(f"{name} loaded on the second try")  # it was missing a moment ago
+
+
+def load_datasets(names, root=None, download: bool = False) -> dict[str, ClassificationDataset]:
+    """Several datasets by name; every one that is missing is named in one error before any download starts."""
+    found, missing = {}, {}
+    for name in dict.fromkeys(names):
+        try:
+            found[name] = load_dataset(name, root, download=False)
+        except MissingData as e:
+            missing[name] = e
+    if download and missing and root is not None:
+        cannot = {n: e for n, e in missing.items() if not getattr(BENCHMARKS.get(n), "downloadable", False)}
+        if not cannot:  # every missing one can be downloaded: now, and only now
+            found.update({n: load_dataset(n, root, download=True) for n in missing})
+        missing = {n: _refusal(n, root) for n in cannot}  # (their message says torchvision cannot fetch them)
+    if len(missing) == 1:
+        raise next(iter(missing.values()))
+    if missing and root is None:
+        raise MissingData(f"{', '.join(missing)} need a data root: pass root=DIR pointing at the "
+                          "folder that holds the CoOp-style dataset folders, or run on the offline miniature (the "
+                          "'miniature' profile).")
+    if missing:
+        raise MissingData(f"{len(missing)} datasets are not under data root {root}: {', '.join(missing)}; "
+                          f"load_dataset(name, root) of one says where to get it, and `python -m dpt data` lists them all")
+    return {n: found[n] for n in dict.fromkeys(names)}
+
+
+def check_base_to_novel(dataset: ClassificationDataset, split: str, needs_train: bool) -> None:
+    """Refuse (before any work) a dataset on which the base-to-novel protocol cannot give a number."""
+    base, novel = subsample_classes(dataset, "base"), subsample_classes(dataset, "novel")
+    if needs_train:
+        if not base.train:
+            raise BadInput(f"{dataset.name} has no training images in its base classes; check its train split")
+        missing = sorted(set(range(base.num_classes)) - {it.label for it in base.train})
+        if missing:
+            names = ", ".join(base.classnames[i] for i in missing[:5])
+            warnings.warn(f"{dataset.name}: {len(missing)} base class(es) have no training images ({names}); "
+                          "they are still scored", stacklevel=2)
+    for part in (base, novel):
+        if not part.split(split):
+            raise BadInput(f"{dataset.name} has no {part.subset} {split} images, so its {part.subset} accuracy "
+                           f"would be meaningless; check its {split} split")
+
+
+def check_transfer(dataset: ClassificationDataset, split: str | None) -> None:
+    """Refuse a source without training images (split None) or a target without `split` images."""
+    if split is None:
+        if not dataset.train:
+            raise BadInput(f"{dataset.name} has no training images, so it cannot be a source to train on; "
+                           "choose a dataset with a train split (ImageNet, not one of its variants)")
+        return
+    if not dataset.split(split):
+        raise BadInput(f"{dataset.name} has no {split} images to score; check its {split} split")

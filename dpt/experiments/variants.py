@@ -1,6 +1,6 @@
-"""The variants of dpt that its pre-registered search on val rejected, kept so that their stored rows can be
-reproduced and the ablation rerun (docs/method.md has their numbers). `dpt` runs here only where a config switches
-one on: `build_method` picks this class where `applies(cfg)`.
+"""The variants of dpt that its pre-registered search on val rejected, kept in the lab so that their stored rows can
+be reproduced and the ablation rerun (docs/method.md has their numbers). Importing the lab (`dpt.experiments`)
+registers them: `build_method("dpt", ...)` then picks `DualViewVariants` where a config switches one on.
 
 exploration (`mi_visual`)     a second MI term, between the class-wise mixed image features and their mixed soft
                               (or "fused") text features, so the visual augmentation enters an MI term, not only CE
@@ -12,14 +12,42 @@ dpt_hand_ensemble             the hand-crafted view as a template ensemble inste
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from ..mi import make_estimator
+from ..methods.base import ensembled
+from ..methods.dual_view import DualViewPrompt
+from ..methods.registry import VARIANTS, register
+from ..mi import InfoNCE, make_estimator
 from ..prompts import CLIP_IMAGENET_TEMPLATES, hand_crafted_features
-from .base import ensembled, training_batches
-from .dual_view import DualViewPrompt
-from .registry import register, register_variant
+
+
+def register_variant(of: str):
+    """Class decorator: run method `of` with this subclass wherever `cls.applies(cfg)` (the method's own module
+    stays the one the course teaches, and the variants' rows keep their identity)."""
+    def add(cls: type) -> type:
+        VARIANTS.setdefault(of, []).append(cls)
+        return cls
+    return add
+
+
+def training_batches(data, batch_size: int = 512):
+    """(inputs, labels) of every sample of a training set, in order, as epoch 0 shows them."""
+    order = torch.arange(len(data.labels))
+    for s, x in enumerate(data.batches(0, order, batch_size)):
+        yield x, data.labels[s * batch_size:(s + 1) * batch_size]
+
+
+def weighted_infonce(estimator, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor):
+    """InfoNCE with pair i counted w_i times (the adaptive anchor); the estimate read out is the plain bound."""
+    scores = estimator.scores(x, y)
+    if not isinstance(estimator, InfoNCE):
+        raise ValueError(f"{type(estimator).__name__} takes no per-pair weights (the adaptive anchor needs infonce)")
+    n = scores.shape[0]
+    per_pair = scores.diag() - torch.logsumexp(scores, dim=1) + math.log(n)
+    return (weights * per_pair).sum() / n, per_pair.mean().detach()
 
 
 @register_variant(of="dpt")
@@ -90,7 +118,7 @@ class DualViewVariants(DualViewPrompt):
         weights = [self.anchor_weights]  # each pair's share of the bound: the hand-crafted view's right-ness
         if mix is not None and self.cfg.mixup_in_mi:
             weights.append(mix.targets @ self.anchor_weights)
-        return self.mi(soft_pairs, hand_pairs, weights=torch.cat(weights))
+        return weighted_infonce(self.mi, soft_pairs, hand_pairs, torch.cat(weights))
 
     def extra_terms(self, loss, terms, image_features, labels, soft, mix):
         c = self.cfg
