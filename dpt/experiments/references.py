@@ -65,9 +65,10 @@ STATED = ("two views of the text modality, a learnable soft prompt and a hand-cr
 RECONSTRUCTED = (
     ("the loss", "cross-entropy on the shots plus an InfoNCE lower bound on the two views' mutual information "
                  "(van den Oord et al.'s bound; notebook 03 compares it with three other lower bounds)"),
-    ("the critic", "a dot product with a learned temperature, this project's choice: a critic that can re-map "
-                   "the views would score a prompt that moved far from the hand-crafted one as high as one that "
-                   "stayed near it (notebook 03 says why, notebook 07 measures it)"),
+    ("the critic", "a dot product with a learned scale, this project's choice: the simplest critic, which "
+                   "re-maps neither view (notebook 03 shows that even it can rate a prompt that moved far from the "
+                   "hand-crafted one as high as one that stayed near it; notebook 07 compares it with a critic that "
+                   "re-maps)"),
     ("the augmentation", "mixup (Zhang et al.) of cached image *features* across two classes, the mixed text "
                          "features of both views as extra pairs for the MI term (notebook 04)"),
     ("the soft/hand mix at test time", "class features that mix the soft view with the hand-crafted one, its "
