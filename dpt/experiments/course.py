@@ -31,7 +31,7 @@ from .profiles import Profile, get_profile
 # What the notebooks use from beside the library, all through this one module: the notebooks import the library
 # (dpt, dpt.methods, dpt.run, ...) and `from dpt.experiments import course`, nothing else of the lab.
 from . import exercises  # noqa: E402,F401  the exercises' checks (course.exercises.infonce(...))
-from .claims import claim, interval, listing, num  # noqa: E402,F401  sentences rendered from the data
+from .claims import claim, compare_word, interval, listing, num  # noqa: E402,F401  sentences rendered from the data
 from .colab import use_real_clip  # noqa: E402,F401  the Colab cell's switch to real CLIP
 from .exercises import check, todo  # noqa: E402,F401
 from .figures import (METHOD_COLOURS, dataset_gallery, fit_axes, hm_isolines, method_diagram,  # noqa: E402,F401
@@ -159,18 +159,6 @@ class Course:
             return ROOT / "results" / self.profile.results / f"{stem}.json"
         return ROOT / self.profile.results_file(stem)
 
-    def stored(self, stem: str, label: str, dataset: str, seed: int = 1, split: str = "test") -> dict | None:
-        """The committed row of results/<stem>.json for (label, dataset, seed, split), None if there is none: a
-        notebook that trains a run itself checks its numbers against the command's."""
-        from .store import read_rows
-        path = self.results_file(stem)
-        hits = [r for r in (read_rows(path) if path.exists() else [])
-                if (r["label"], r.get("dataset"), r["seed"], r["split"]) == (label, dataset, seed, split)]
-        if len(hits) > 1:
-            raise BadInput(f"{path} holds {len(hits)} rows for {label} on {dataset}, seed {seed}, {split}; "
-                           "keep one (they differ in shots or training settings)")
-        return hits[0] if hits else None
-
     def results(self, stem: str, split: str = "test") -> Results:
         """The committed rows of results/<profile>/<stem>.json on `split` (e.g. P.results("base2novel"))."""
         from .store import read_rows
@@ -197,12 +185,6 @@ class Course:
         return claim("**Run time:** about {m} min on the {p} profile ({cpus} CPU cores{gpu}, measured {when}).",
                      m=entry["seconds"] / 60, p=key, when=entry["date"], cpus=str(entry["cpus"]),
                      gpu=f", {entry['gpu']}" if entry.get("gpu") else ", no GPU")
-
-    def elapsed(self):
-        """Markdown: the time since setup() in this session (the notebook's own run, where it ran top to bottom)."""
-        from .claims import claim
-        return claim("This run of the notebook, from its setup cell to here: {m} min.",
-                     m=(time.time() - self.started) / 60)
 
     def __repr__(self) -> str:
         p = self.profile
@@ -398,7 +380,7 @@ def view_measures(method, classnames=None, scale: float = 10.0) -> dict:
 def moved(before: float, after: float, tol: float = 0.0, up: str = "rose", down: str = "fell",
           same: str = "stayed level") -> str:
     """`up` if after > before + tol, `down` if after < before - tol, else `same` (course.claim's wording)."""
-    return up if after > before + tol else down if after < before - tol else same
+    return {"above": up, "below": down, "level with": same}[compare_word(after, before, tol)]
 
 
 # 06-08 · a method's run with its main knob tuned on the validation split (its own label where none is stored), and

@@ -221,7 +221,8 @@ DIRECTIONS = ("up", "down", "same")
 
 def direction(before: float, after: float, tolerance: float) -> str:
     """'up', 'down' or 'same' (a change no larger than `tolerance`) from `before` to `after`."""
-    return "same" if abs(after - before) <= tolerance else "up" if after > before else "down"
+    from .claims import compare_word
+    return {"above": "up", "below": "down", "level with": "same"}[compare_word(after, before, tolerance)]
 
 
 def prediction(my_prediction, measured: dict, tolerance: dict, change: str) -> str:
