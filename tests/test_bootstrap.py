@@ -269,11 +269,11 @@ def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
     fig = tradeoff_curves(rows, tuning, ["d"])
     axes = fig.axes
     assert len(axes) == 4  # two rows (text prompts, both towers) × (d, average)
-    assert [a.get_legend_handles_labels()[1] for a in axes[::2]] == [["kgcoop (w 1 → 8)"], ["promptsrc (w 2.5 → 25)"]]
+    assert [a.get_legend_handles_labels()[1] for a in axes[::2]] == [["KgCoOp (w 1 → 8)"], ["PromptSRC (w 2.5 → 25)"]]
     # each block's legend sits under its panels (the block's own), on none of them, so it covers no point
     assert all(a.get_legend() is None for a in axes)
     assert [[t.get_text() for t in sub.legends[0].get_texts()] for sub in fig.subfigs] == \
-        [["kgcoop (w 1 → 8)"], ["promptsrc (w 2.5 → 25)"]]
+        [["KgCoOp (w 1 → 8)"], ["PromptSRC (w 2.5 → 25)"]]
     fig.canvas.draw()
     for sub in fig.subfigs:
         legend = sub.legends[0].get_window_extent()

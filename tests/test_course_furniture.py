@@ -141,3 +141,17 @@ def test_the_tuned_test_runs_say_their_reuse_once(monkeypatch, capsys):
     rows = tune.test_tuned(tuning, ["a"], [1], "results.json")
     assert [r["label"] for r in rows] == ["coop_tuned", "kgcoop_tuned"]
     assert capsys.readouterr().out == "reusing 18 finished run(s) with the same identity from results.json\n"
+
+
+# names · a learner reads display names in tables and legends; callers still select by the stored label
+def test_tables_and_legends_show_display_names_and_select_by_label():
+    from dpt.experiments import course
+    assert course.name("zeroshot") == "zero-shot CLIP" and course.name("kgcoop") == "KgCoOp"
+    assert course.name("coop_tuned") == "CoOp, tuned on validation" and course.name("no_mi") == "dpt without the MI term"
+    assert course.name("mi_weight_30") == "dpt, MI weight 30" and course.name("coop [shots=2]") == "CoOp [shots=2]"
+    assert course.name("something_new") == "something_new"  # an unknown label is shown as it is, never guessed
+    rows = [{"label": label, "dataset": "d", "seed": s, "split": "test", "base": 70.0 + s, "novel": 60.0, "hm": 64.0}
+            for label in ("coop", "zeroshot") for s in (1, 2)]
+    lines = course.Results(rows, None).table(labels=["zeroshot", "coop"]).splitlines()
+    assert lines[1].startswith("zero-shot CLIP ") and lines[2].startswith("CoOp ")  # in the order given, by name
+    assert not any(l.startswith(("coop ", "zeroshot ")) for l in lines)

@@ -36,6 +36,7 @@ from .colab import use_real_clip  # noqa: E402,F401  the Colab cell's switch to 
 from .exercises import check, todo  # noqa: E402,F401
 from .figures import (METHOD_COLOURS, dataset_gallery, fit_axes, hm_isolines, method_diagram,  # noqa: E402,F401
                       world_gallery)
+from .figures import NAMES, name  # noqa: E402,F401  names · each run label's display name (tables, legends)
 from .published import published  # noqa: E402,F401  the papers' numbers, each with its source
 from .references import attribution, references  # noqa: E402,F401
 
@@ -93,9 +94,11 @@ class Results:
         return self._bootstrap().difference(a, b, dataset, metric)
 
     def table(self, labels=None, datasets=None) -> str:
-        """Markdown: base / novel / HM per label and dataset, mean ± std over seeds, and each label's average."""
+        """Markdown: base / novel / HM per label and dataset, mean ± std over seeds, and each label's average; each
+        label shown by its display name (`name`), `labels` given as stored."""
         from .summary import format_table, summarise
-        return format_table(summarise(self.rows), labels=labels, datasets=datasets)
+        shown = [{**s, "label": name(s["label"])} for s in summarise(self.rows)]  # names · display names
+        return format_table(shown, labels=labels and [name(x) for x in labels], datasets=datasets)
 
     def _bootstrap(self):
         if getattr(self, "_boot", None) is None:
@@ -394,3 +397,4 @@ def reading(iv, a: str, b: str) -> str:
     """'a is above b' where the interval of a − b lies above zero, 'a is below b' below it, else 'cannot be told
     apart'."""
     return f"{a} is above {b}" if iv.lo > 0 else f"{a} is below {b}" if iv.hi < 0 else f"{a} and {b} cannot be told apart"
+

@@ -17,6 +17,37 @@ METHOD_COLOURS = dict(zip(METHOD_ORDER, ("#949494", "#0173b2", "#56b4e9", "#cc78
 MARKERS = {"base": "o", "novel": "^"}  # base and novel told apart by marker wherever both are drawn
 
 
+# names · what a learner reads for a stored run's label in tables, legends and axes (re-exported as course.name);
+# callers still select runs by the label itself
+NAMES = {
+    "zeroshot": "zero-shot CLIP", "coop": "CoOp", "coop_ensemble": "CoOp with the soft/hand mix", "cocoop": "CoCoOp",
+    "kgcoop": "KgCoOp", "prograd": "ProGrad", "ivlp": "IVLP", "maple": "MaPLe", "promptsrc": "PromptSRC", "dpt": "dpt",
+    # dpt's variants (notebooks 05 and 07): one change each, everything else kept
+    "no_mi": "dpt without the MI term", "no_mixup": "dpt without mixup",
+    "no_mi_no_mixup": "dpt without the MI term or mixup", "mixup_within": "dpt, mixup within a class",
+    "mixup_not_in_mi": "dpt, mixed pairs not in the MI term", "mi_nwj": "dpt, NWJ bound",
+    "mi_dv": "dpt, Donsker-Varadhan bound", "mi_jsd": "dpt, JSD bound", "critic_separable": "dpt, separable critic",
+    "mi_alignment": "dpt, positive term only", "no_ensemble": "dpt, soft view only at inference",
+    "dpt_hand_ensemble": "dpt, template ensemble as the hand view",
+}
+
+
+def name(label: str) -> str:
+    """The display name of a stored run's label: NAMES, '<name>, tuned on validation' for '<label>_tuned',
+    'dpt, MI weight w' for 'mi_weight_<w>', a ' [...]' suffix kept; an unknown label is shown as it is."""
+    label = str(label)
+    if " [" in label:
+        head, _, rest = label.partition(" [")
+        return f"{name(head)} [{rest}"
+    if label in NAMES:
+        return NAMES[label]
+    if label.endswith("_tuned"):
+        return f"{name(label[:-len('_tuned')])}, tuned on validation"
+    if label.startswith("mi_weight_"):
+        return f"dpt, MI weight {label[len('mi_weight_'):]}"
+    return label
+
+
 def fit_axes(ax, xs, ys, pad: float = 3.0, top: float = 101.5):
     """Axis limits that show every point whole, with a margin (accuracies: the frame stops just past 100, so a
     point at 100 is not cut), then the labels of any lines of equal HM (placed where the frame shows them)."""
@@ -142,7 +173,7 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
         first, last = choice["val"][0]["value"], choice["val"][-1]["value"]
         tied = "".join(f", {name} ×{ratio:g}" for name, ratio in choice.get("tied", {}).items())
         ax.plot([p["base"] for p in pts], [p["novel"] for p in pts], "o-", ms=3.5, lw=1.2, color=colour,
-                label=f"{method} ({choice['knob']} {first:g} → {last:g}{tied})")
+                label=f"{name(method)} ({choice['knob']} {first:g} → {last:g}{tied})")  # names · display name
         ax.plot([pts[0]["base"]], [pts[0]["novel"]], "s", ms=6, color=colour, zorder=4)  # the curve's first value
         xs += [p["base"] for p in pts]
         ys += [p["novel"] for p in pts]
@@ -150,7 +181,7 @@ def _tradeoff_panel(ax, d, tuning, table, zero_shot):
         ax.scatter([best["base"]], [best["novel"]], s=90, facecolor="none", edgecolor=colour, lw=1.5, zorder=3)
     if zero_shot and d in zero_shot:
         ax.scatter(*zero_shot[d], marker="*", s=140, color=METHOD_COLOURS["zeroshot"], edgecolor="k", lw=0.5, zorder=7,
-                   label="zeroshot")  # on top of any ring
+                   label=name("zeroshot"))  # on top of any ring
         xs.append(zero_shot[d][0]), ys.append(zero_shot[d][1])
     ax.set(title=d, xlabel="base accuracy (val, %)")
     if xs:
@@ -210,7 +241,7 @@ def method_diagram():
     arrow((10.65, 2.55), (10.65, 4.4))
     # inference
     box(6.2, 0.1, 5.2, 0.95, "at test time, for any class names (base or novel):\n"
-        "soft/hand mix: (1 − w_ens)·t_soft,c + w_ens·t_hand,c\n(the critic and mixup are not used)", "#f0f0f0", 8)
+        "soft/hand mix: normalise((1 − w_ens)·t_soft,c + w_ens·t_hand,c)\n(the critic and mixup are not used)", "#f0f0f0", 8)
     # legend
     for i, (c, t) in enumerate(((frozen, "frozen (CLIP)"), (learned, "learned"), (loss, "loss terms"),
                                 (tensor, "inputs and features"), (mix, "class-wise mixup"))):  # 00 · mixup's hue too
