@@ -155,3 +155,24 @@ def test_tables_and_legends_show_display_names_and_select_by_label():
     lines = course.Results(rows, None).table(labels=["zeroshot", "coop"]).splitlines()
     assert lines[1].startswith("zero-shot CLIP ") and lines[2].startswith("CoOp ")  # in the order given, by name
     assert not any(l.startswith(("coop ", "zeroshot ")) for l in lines)
+
+
+def reading_minutes(path: Path) -> float:
+    """The teacher's page's estimate: markdown words / 120 + visible code lines / 20 + 3 per exercise (a check)."""
+    cs = cells(path)
+    words = sum(len(text(c).split()) for c in cs if c["cell_type"] == "markdown")
+    code = [c for c in cs if c["cell_type"] == "code"]
+    lines = sum(1 for c in code if not c["metadata"].get("jupyter", {}).get("source_hidden")
+                for line in text(c).splitlines() if line.strip())
+    return words / 120 + lines / 20 + 3 * sum(text(c).count("course.check(") for c in code)
+
+
+def test_the_teaching_pages_reading_minutes_follow_the_estimate_and_stay_within_25():
+    """docs/teaching.md's reading column is the estimate rounded up to 5 minutes; no notebook is over 25."""
+    page = (ROOT / "docs" / "teaching.md").read_text()
+    stated = {m[1]: int(m[2]) for m in re.finditer(r"^\| \[(\d\d)\]\([^)]*\)[^|]*\|[^|]*\| (\d+) \|", page, re.M)}
+    assert sorted(stated) == [p.stem[:2] for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        minutes = reading_minutes(path)
+        assert stated[path.stem[:2]] == 5 * -(-minutes // 5), f"{path.stem}: {minutes:.1f} min"
+        assert minutes <= 25, f"{path.stem} reads for about {minutes:.0f} minutes"
