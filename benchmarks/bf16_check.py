@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.experiments.base2novel import run_benchmark  # noqa: E402
-from dpt.trainer import cpu_native  # noqa: E402
+from dpt.precision import cpu_native  # noqa: E402
 from dpt.experiments.writers import write_record  # noqa: E402
 
 

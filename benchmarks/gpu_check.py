@@ -28,7 +28,8 @@ from dpt.experiments.command_line import cache_from_environment  # noqa: E402
 from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.methods import MethodConfig, build_method  # noqa: E402
-from dpt.trainer import TrainConfig, _autocast, build_critic_optimizer, build_optimizer, optimizer_step, train  # noqa: E402
+from dpt.precision import autocast_for, optimizer_step  # noqa: E402
+from dpt.trainer import TrainConfig, build_critic_optimizer, build_optimizer, train  # noqa: E402
 from dpt.experiments.writers import write_record  # noqa: E402
 
 METHODS = ("coop", "cocoop", "kgcoop", "dpt", "ivlp", "maple", "promptsrc")
@@ -53,7 +54,7 @@ def time_steps(method, x, y, steps: int, device, precision: str) -> float:
     """Seconds per training step (forward, backward, optimiser) of `method` on batch (x, y), after a warm-up."""
     cfg = replace(get_profile("real").train_config(method.name, 1), precision=precision)
     opt, critic = build_optimizer(method, cfg), build_critic_optimizer(method)
-    autocast, scaled = _autocast(device, cfg.precision)
+    autocast, scaled = autocast_for(device, cfg.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=scaled)  # fp16: loss scaling, as the trainer runs it
     optimizers = [o for o in (opt, critic) if o is not None]
 

@@ -39,7 +39,8 @@ from dpt.backbones import load_backbone  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.recipes import recipes  # noqa: E402
 from dpt.methods import METHODS, build_method  # noqa: E402
-from dpt.trainer import build_critic_optimizer, build_optimizer, optimizer_step  # noqa: E402
+from dpt.precision import optimizer_step  # noqa: E402
+from dpt.trainer import build_critic_optimizer, build_optimizer  # noqa: E402
 from dpt.experiments.writers import write_record  # noqa: E402
 
 GPUS = {"T4 (16 GB)": 15.0, "A100 (40 GB)": 39.4}  # GiB a PyTorch process can allocate on each (nvidia-smi's total)

@@ -36,7 +36,8 @@ from dpt.experiments.diagnostics import diagnose  # noqa: E402
 from dpt.experiments.fidelity import EIGHT, FIDELITY_PROFILES, criteria, fidelity_table, format_fidelity  # noqa: E402
 from dpt.experiments.profiles import get_profile  # noqa: E402
 from dpt.experiments.summary import summarise  # noqa: E402
-from dpt.files import check_target, write_json_atomic  # noqa: E402
+from dpt.files import check_target  # noqa: E402
+from dpt.experiments.writers import write_json_atomic  # noqa: E402
 from dpt.experiments.writers import json_format  # noqa: E402
 
 

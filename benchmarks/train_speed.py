@@ -48,7 +48,8 @@ from dpt.data import few_shot, load_dataset, subsample_classes  # noqa: E402
 from dpt.evaluate import accuracy  # noqa: E402
 from dpt.methods import CoCoOp, MethodConfig, build_method  # noqa: E402
 from dpt.text_encoder import TextEncoder  # noqa: E402
-from dpt.trainer import TrainConfig, _autocast, build_optimizer, cpu_native, epoch_order, lr_at, train  # noqa: E402
+from dpt.precision import autocast_for, cpu_native  # noqa: E402
+from dpt.trainer import TrainConfig, build_optimizer, epoch_order, lr_at, train  # noqa: E402
 from dpt.experiments.writers import write_record  # noqa: E402
 
 # shots per class, classes, batch size and steps per backbone: enough steps to time on a CPU
@@ -278,7 +279,7 @@ def step_efficiency(backbone_name: str, method_name: str, precision: str, device
     x = F.normalize(torch.randn(batch_size, backbone.embed_dim, device=backbone.device), dim=-1)
     y = torch.randint(0, classes, (batch_size,), device=backbone.device)
     opt = build_optimizer(method, TrainConfig(epochs=2))
-    autocast, _ = _autocast(backbone.device, precision)
+    autocast, _ = autocast_for(backbone.device, precision)
 
     def step():
         with autocast:

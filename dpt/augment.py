@@ -1,4 +1,4 @@
-"""Class-wise mixup of image features (or pixels) with a partner from another class (`across`) or the same
+"""Class-wise mixup of image features with a partner from another class (`across`) or the same
 (`within`); targets are soft labels, so both prompt views' text targets are `y_mix @ t`."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 @dataclass
 class Mixed:
-    features: torch.Tensor  # [B, D] (or images [B, 3, H, W] for pixel mixup)
+    features: torch.Tensor  # [B, D]
     targets: torch.Tensor  # [B, C] soft labels, rows sum to 1
     lam: torch.Tensor  # [B]
     partner: torch.Tensor  # [B] index of the partner sample
@@ -47,13 +47,3 @@ def classwise_mixup(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     targets = lam[:, None] * onehot + (1 - lam[:, None]) * onehot[partner]
     return Mixed(mixed, targets, lam, partner)
 
-
-def pixel_mixup(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 1.0,
-                mode: str = "across", generator: torch.Generator | None = None) -> Mixed:
-    """The same class-wise mixup on raw images, for training with the image encoder in the loop."""
-    partner = _partners(labels, mode, generator)
-    lam = _lambdas(len(labels), alpha, generator, images.device).to(images.dtype)
-    mixed = lam.view(-1, 1, 1, 1) * images + (1 - lam.view(-1, 1, 1, 1)) * images[partner]
-    onehot = F.one_hot(labels, num_classes).to(images.dtype)
-    targets = lam[:, None] * onehot + (1 - lam[:, None]) * onehot[partner]
-    return Mixed(mixed, targets, lam, partner)

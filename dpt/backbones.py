@@ -13,7 +13,7 @@ from torch import nn
 
 from .errors import BadInput
 from .miniclip import (ASSETS, MINICLIP_CFG, MINICLIP_CHECKPOINT, MINICLIP_NAME, MINICLIPS, OPENAI_MEAN,  # noqa: F401
-                       OPENAI_STD, STEMS, MiniclipSpec, ResStem, build_clip, build_miniclip,
+                       OPENAI_STD, STEMS, MiniclipSpec, build_clip, build_miniclip,
                        load_miniclip, miniclip_info, miniclip_transforms)
 from .pretrained import dassl_train_transform, load_open_clip
 from .text_encoder import TextEncoder
@@ -121,8 +121,8 @@ def load_backbone(name: str = MINICLIP_NAME, pretrained: str | None = "default",
         train_pre = dassl_train_transform(size, cfg.get("mean", OPENAI_MEAN), cfg.get("std", OPENAI_STD))
         weights = "random-init" if tag is None else tag
     else:
-        raise BadInput(f"unknown backbone {name!r}; valid names: {', '.join(MINICLIPS)}, "
-                         f"{', '.join(open_clip.list_models())}")
+        later = "" if "miniclip-v2" in MINICLIPS else " (miniclip-v2 loads once the lab is imported: import dpt.experiments)"
+        raise BadInput(f"unknown backbone {name!r}; valid: {', '.join([*MINICLIPS, *open_clip.list_models()])}{later}")
     model = _freeze(model.to(device))
     tokenizer = open_clip.get_tokenizer("ViT-B-16" if name in MINICLIPS else name)
     return Backbone(name=name, model=model, preprocess=val_pre, train_preprocess=train_pre,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import os
 import socket
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import BadInput, Unwritable
+from .errors import BadInput, DptError, Unwritable
 
 
 def check_target(path, kind: str, own=None, force: bool = False, offer_force: bool = False) -> Path:
@@ -108,7 +107,7 @@ def remove_stale_temps_in(folder: Path, depth: int = 0) -> list[Path]:
                     pass
     if removed:
         warnings.warn(f"note: removed {len(removed)} temporary file(s) that a writer killed mid-write left in "
-                      f"{shown(folder)} ({', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''})",
+                      f"{folder} ({', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''})",
                       stacklevel=2)
     return removed
 
@@ -134,12 +133,6 @@ def atomic_save(obj, path: Path, *, kind: str, own, force: bool = False) -> None
 def atomic_write_text(path: Path, text: str, *, kind: str, own, force: bool = False) -> None:
     """Text through a temporary file and os.replace: readers see the old file or the new one."""
     replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(text), kind, own, force)
-
-
-def write_json_atomic(path: Path, doc: dict, *, kind: str, own, force: bool = False) -> None:
-    """JSON (indent 1, a final newline) through a temporary file and os.replace; a crash leaves no stray file."""
-    replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1) + "\n"), kind, own,
-                        force)
 
 
 def append_lines(path: Path, lines, *, kind: str, own) -> None:
@@ -173,33 +166,19 @@ def locked(path: Path):
         yield
 
 
-def shown(path) -> str:
-    """A path relative to the working directory (or the project), so stored outputs hold no machine's folders."""
-    path = Path(path)
-    if not path.is_absolute():
-        return str(path)
-    rel = os.path.relpath(path, Path.cwd())
-    if not rel.startswith(os.pardir + os.sep + os.pardir):
-        return rel
-    root = Path(__file__).resolve().parents[1]
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-class Busy(OSError):
+class Busy(DptError, OSError):
     """Another process holds the lock."""
 
 
 @contextmanager
-def exclusive(path: Path):
-    """Hold `path`'s lock, or raise Busy at once (two processes training one run would interleave its log)."""
+def exclusive(path: Path, busy: str = ""):
+    """Hold `path`'s lock, or raise Busy (saying `busy`) at once: two processes training one run would interleave
+    its log."""
     lock = FileLock(lock_path(path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        raise Busy(f"{path} is in use by another process") from None
+        raise Busy(busy or f"{path} is in use by another process") from None
     try:
         yield
     finally:

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from open_clip import CLIP
 from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 from torch import nn
@@ -31,22 +30,15 @@ class MiniclipSpec:
     world: str = "shapes"  # what it was pretrained on: "shapes" (world.py) or "objects" (objects.py)
 
 
-MINICLIPS = {s.name: s for s in (
-    MiniclipSpec("miniclip", dict(
-        embed_dim=128,
-        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
-        text_cfg=dict(context_length=32, vocab_size=49408, width=96, heads=3, layers=4, mlp_ratio=2.0)),
-        ASSETS / "miniclip.pt"),
-    # v2: the tower that learned shape fastest of those piloted with visual prompts still possible (a hybrid ViT,
-    # benchmarks/miniclip_pilot.py, results/miniclip_pilot.json), on ShapeWorld v2's object kinds
-    MiniclipSpec("miniclip-v2", dict(
-        embed_dim=128,
-        vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
-        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=4, layers=4, mlp_ratio=2.0)),
-        ASSETS / "miniclip_v2.pt", conv_stem="res", world="objects"),
-)}
+MINICLIPS = {"miniclip": MiniclipSpec("miniclip", dict(  # the lab adds "miniclip-v2" (dpt/experiments/miniclip_v2.py)
+    embed_dim=128,
+    vision_cfg=dict(image_size=48, patch_size=8, width=96, layers=4, head_width=32, mlp_ratio=2.0),
+    text_cfg=dict(context_length=32, vocab_size=49408, width=96, heads=3, layers=4, mlp_ratio=2.0)),
+    ASSETS / "miniclip.pt")}
 MINICLIP_CFG = MINICLIPS[MINICLIP_NAME].cfg  # v1, the default miniature's backbone
 MINICLIP_CHECKPOINT = MINICLIPS[MINICLIP_NAME].checkpoint
+
+
 def miniclip_transforms(image_size: int):
     norm = T.Normalize(OPENAI_MEAN, OPENAI_STD)
     val = T.Compose([T.Resize(image_size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(image_size),
@@ -56,36 +48,11 @@ def miniclip_transforms(image_size: int):
     return train, val
 
 
-class ResStem(nn.Module):
-    """A hybrid ViT's patch embedding (ViT-R): open_clip's ResNet stem and two stages, then a 1x1 convolution."""
-
-    def __init__(self, patch: int, width: int, channels: int = 16):
-        super().__init__()
-        from open_clip.modified_resnet import Bottleneck
-        if patch != 8:
-            raise ValueError(f"the residual stem makes 8-pixel tokens, got patch {patch}")
-        c = channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, c // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(c // 2, c // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(c // 2, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
-        self.layer1 = Bottleneck(c, c, 1)
-        self.layer2 = Bottleneck(c * 4, c * 2, 2)
-        self.proj = nn.Conv2d(c * 8, width, 1)
-
-    @property
-    def weight(self) -> torch.Tensor:  # dtype probe used like a Conv2d's (open_clip casts inputs to it)
-        return self.proj.weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.layer2(self.layer1(self.stem(x))))
-
-
-STEMS = {"res": ResStem}  # the lab's pretraining adds the pilots' "conv" stem
+STEMS: dict[str, type] = {}  # stems replacing a ViT's patch embedding, added by the lab (miniclip-v2, the pilots)
 
 
 def build_clip(cfg: dict, conv_stem: bool | str = False) -> CLIP:
-    """open_clip's CLIP from a config dict, randomly initialised (stem: "res"; the lab adds "conv", True for it)."""
+    """open_clip's CLIP from a config dict, randomly initialised (conv_stem: a name in STEMS, or True for "conv")."""
     model = CLIP(embed_dim=cfg["embed_dim"], vision_cfg=CLIPVisionCfg(**cfg["vision_cfg"]),
                  text_cfg=CLIPTextCfg(**cfg["text_cfg"]))
     if conv_stem:
@@ -95,7 +62,7 @@ def build_clip(cfg: dict, conv_stem: bool | str = False) -> CLIP:
 
 
 def build_miniclip(version: str = MINICLIP_NAME) -> CLIP:
-    """A randomly initialised miniclip of `version` ("miniclip" or "miniclip-v2")."""
+    """A randomly initialised miniclip of `version` (a name in MINICLIPS)."""
     spec = MINICLIPS[version]
     return build_clip(spec.cfg, spec.conv_stem)
 

@@ -5,6 +5,7 @@ from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from torch import nn
 
 from .backbones import Backbone, tokenize
@@ -17,25 +18,10 @@ ENSEMBLE_TEMPLATES = (
     "a drawing of a {}.", "a sketch of a {}.", "pixel art of a {}.", "itap of a {}.",
 )
 
-# CLIP's 60 ImageNet prompt templates (openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb, as listed in
-# muzairkhattak/PromptSRC trainers/imagenet_templates.py): PromptSRC's frozen text targets average over them.
-CLIP_IMAGENET_TEMPLATES = (
-    "a photo of a {}.", "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.",
-    "a photo of the hard to see {}.", "a low resolution photo of the {}.", "a rendering of a {}.",
-    "graffiti of a {}.", "a bad photo of the {}.", "a cropped photo of the {}.", "a tattoo of a {}.",
-    "the embroidered {}.", "a photo of a hard to see {}.", "a bright photo of a {}.", "a photo of a clean {}.",
-    "a photo of a dirty {}.", "a dark photo of the {}.", "a drawing of a {}.", "a photo of my {}.",
-    "the plastic {}.", "a photo of the cool {}.", "a close-up photo of a {}.", "a black and white photo of the {}.",
-    "a painting of the {}.", "a painting of a {}.", "a pixelated photo of the {}.", "a sculpture of the {}.",
-    "a bright photo of the {}.", "a cropped photo of a {}.", "a plastic {}.", "a photo of the dirty {}.",
-    "a jpeg corrupted photo of a {}.", "a blurry photo of the {}.", "a photo of the {}.", "a good photo of the {}.",
-    "a rendering of the {}.", "a {} in a video game.", "a photo of one {}.", "a doodle of a {}.",
-    "a close-up photo of the {}.", "the origami {}.", "the {} in a video game.", "a sketch of a {}.",
-    "a doodle of the {}.", "a origami {}.", "a low resolution photo of a {}.", "the toy {}.",
-    "a rendition of the {}.", "a photo of the clean {}.", "a photo of a large {}.", "a rendition of a {}.",
-    "a photo of a nice {}.", "a photo of a weird {}.", "a blurry photo of a {}.", "a cartoon {}.", "art of a {}.",
-    "a sketch of the {}.", "a embroidered {}.", "a pixelated photo of a {}.", "itap of the {}.",
-)
+# PromptSRC's 60 templates (muzairkhattak/PromptSRC trainers/imagenet_templates.py): the first 60 of CLIP's 80 ImageNet
+# templates as open_clip lists them, with "a photo of a {}." moved first. Its frozen text targets average over them.
+CLIP_IMAGENET_TEMPLATES = tuple(t("{}") for t in (OPENAI_IMAGENET_TEMPLATES[39], *OPENAI_IMAGENET_TEMPLATES[:39],
+                                                  *OPENAI_IMAGENET_TEMPLATES[40:60]))
 
 
 def check_classnames(classnames: Sequence[str]) -> list[str]:

@@ -7,20 +7,13 @@ MOVED = {"dpt.pretrain": "pretrain"}  # an old command's module -> its command n
 
 
 def module_run_as_script() -> str | None:
-    """The module of `python [options] -m MODULE ...` (combined short flags too), else None."""
-    args = iter(getattr(sys, "orig_argv", [])[1:])
-    for arg in args:
-        if not arg.startswith("-") or arg == "-":
-            return None  # a script, or the program on stdin
-        if arg == "--check-hash-based-pycs":  # the one long option that takes a value
-            next(args, None)
-        for i, flag in enumerate(arg[1:] if not arg.startswith("--") else "", 1):
-            if flag in "cmWX":  # the options that take a value: the rest of the cluster, or the next argument
-                value = arg[i + 1:] or next(args, None)
-                if flag in "cm":
-                    return value if flag == "m" else None
-                break
-    return None
+    """The module of `python [options] -m MODULE ...` while Python imports its packages (sys.argv[0] is "-m"
+    until it is found), else None."""
+    argv, orig = sys.argv, getattr(sys, "orig_argv", [])
+    if argv[:1] != ["-m"] or len(orig) < len(argv):
+        return None
+    arg = orig[len(orig) - len(argv)]  # -m's value: its own argument, or the rest of a cluster (-mX, -BmX)
+    return arg.partition("m")[2] if arg.startswith("-") else arg
 
 
 def refuse(module: str, command: str | None) -> None:

@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from dpt.augment import classwise_mixup, pixel_mixup
+from dpt.augment import classwise_mixup
 
 
 def test_across_class_mixup_pairs_other_classes_and_mixes_targets():
@@ -24,12 +24,6 @@ def test_within_class_mixup_keeps_the_label():
     m = classwise_mixup(x, y, 4, mode="within")
     assert (y[m.partner] == y).all() and (m.partner != torch.arange(8)).all()
     torch.testing.assert_close(m.targets, F.one_hot(y, 4).float())
-
-
-def test_pixel_mixup_shapes():
-    imgs, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
-    m = pixel_mixup(imgs, y, 4)
-    assert m.features.shape == imgs.shape and (y[m.partner] != y).all()
 
 
 def test_generator_alone_decides_partners_and_lambdas():

@@ -21,7 +21,7 @@ def class_specific_prompt(tmp_path_factory):
     from dpt.backbones import load_backbone
     from dpt.data import load_miniature, subsample_classes
     from dpt.methods import MethodConfig, build_method
-    from dpt.saved import save_prompts
+    from dpt.experiments.saved import save_prompts
     ds = subsample_classes(load_miniature("mini_toys"), "base")
     method = build_method("coop", load_backbone("miniclip"), ds.classnames, ds.template,
                           MethodConfig(class_specific=True))

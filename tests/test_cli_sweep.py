@@ -90,7 +90,7 @@ def workdir(tmp_path_factory):
     from dpt.backbones import load_backbone
     from dpt.data import load_miniature
     from dpt.methods import build_method
-    from dpt.saved import save_prompts
+    from dpt.experiments.saved import save_prompts
     d = tmp_path_factory.mktemp("sweep")
     (d / "empty.json").write_text(json.dumps({"format": "dpt-results", "version": 1, "rows": []}))
     (d / "nbs").mkdir()

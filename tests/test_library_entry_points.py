@@ -29,8 +29,8 @@ CASES = {
     "TrainConfig: unknown precision": lambda: __import__("dpt.trainer", fromlist=["x"]).TrainConfig(precision="fp8"),
     "MethodConfig: a float for n_ctx": lambda: __import__("dpt.methods", fromlist=["x"]).MethodConfig(n_ctx=4.5),
     "make_estimator: unknown": lambda: __import__("dpt.mi", fromlist=["x"]).make_estimator("mine2", 4, 4),
-    "load_prompts: missing file": lambda: __import__("dpt.saved", fromlist=["x"]).load_prompts("/nowhere/p.pt"),
-    "save_prompts: zero-shot": lambda: __import__("dpt.saved", fromlist=["x"]).save_prompts(
+    "load_prompts: missing file": lambda: __import__("dpt.experiments.saved", fromlist=["x"]).load_prompts("/nowhere/p.pt"),
+    "save_prompts: zero-shot": lambda: __import__("dpt.experiments.saved", fromlist=["x"]).save_prompts(
         __import__("dpt.methods", fromlist=["x"]).build_method("zeroshot", _mini(), ["a", "b"], "a {}."), "/tmp/z.pt"),
     "setup: unknown profile": lambda: __import__("dpt.experiments.course", fromlist=["x"]).setup("reall"),
 }

@@ -68,7 +68,7 @@ def test_train_takes_a_training_set_or_tensors_and_says_so(mini_random):
 def test_the_adaptive_anchor_survives_scoring_other_classes(miniclip, tmp_path):
     """Pointing a prompt at novel classes (to score them) and back keeps the per-class anchor it was trained with,
     and a prompt saved after scoring holds it too."""
-    from dpt.saved import load_prompts, save_prompts
+    from dpt.experiments.saved import load_prompts, save_prompts
     x, y = _data(miniclip)
     torch.manual_seed(0)
     m = build_method("dpt", miniclip, CLASSES, "a photo of a {}.", MethodConfig(anchor="confidence"))

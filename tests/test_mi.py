@@ -59,6 +59,7 @@ def test_alignment_is_infonces_positive_term_with_a_frozen_critic():
     the critic, so the dot critic's temperature cannot grow."""
     import math
     import torch
+    import dpt.experiments  # noqa: F401  (the lab registers the ablation's objective)
     from dpt.mi import InfoNCE, make_estimator
     x = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
     y = torch.nn.functional.normalize(x + 0.3 * torch.randn(8, 16, generator=torch.Generator().manual_seed(1)), dim=-1)

@@ -14,8 +14,9 @@ from dpt.evaluate import correct
 from dpt.experiments.profiles import get_profile
 from dpt.methods import METHODS, MethodConfig, build_method
 from dpt.run import RunConfig, base_to_novel
-from dpt.trainer import (Scaling, TrainConfig, as_training_set, build_critic_optimizer, build_optimizer,
-                         epoch_batches, optimizer_step, train)
+from dpt.precision import Scaling, optimizer_step
+from dpt.trainer import (TrainConfig, as_training_set, build_critic_optimizer, build_optimizer, epoch_batches,
+                         train)
 
 LEARNING = sorted(name for name, cls in METHODS.items() if cls.learns)
 CLASSES = ["red star", "blue star", "green star", "yellow star"]

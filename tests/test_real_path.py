@@ -246,8 +246,9 @@ def test_a_truncated_image_and_then_a_removed_one_both_say_what_to_do(tmp_path, 
     with pytest.raises(DptError, match="replace it with a good copy .or delete it and its entry from the dataset's split file"):
         image_features(mini_random, ds, "test", cache_dir=tmp_path / "c", progress=False)
     img.unlink()
+    from dpt.experiments.identity import split_fingerprint
     with pytest.raises(DptError, match="1 image file.s. of its test split do not exist .* remove their entries from the split"):
-        load_benchmark("DTD", tmp_path).fingerprint("test")
+        split_fingerprint(load_benchmark("DTD", tmp_path), "test")
 
 
 def test_a_miniclip_checkpoint_for_vit_b16_says_so(tmp_path):

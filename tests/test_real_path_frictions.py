@@ -87,7 +87,7 @@ def test_a_prompt_file_loads_with_the_weights_it_records(tmp_path, monkeypatch, 
     from dpt.backbones import load_backbone
     from dpt.data import load_miniature, subsample_classes
     from dpt.methods import build_method
-    from dpt.saved import load_prompts, read_prompt_file, recorded_weights, save_prompts
+    from dpt.experiments.saved import load_prompts, read_prompt_file, recorded_weights, save_prompts
     ckpt = tmp_path / "mine.pt"
     torch.save(miniclip.model.state_dict(), ckpt)
     bb = load_backbone("miniclip", pretrained=str(ckpt))
@@ -221,7 +221,7 @@ def test_the_real_course_refuses_miniature_datasets(monkeypatch, capsys):
 def test_predict_opens_a_file_given_by_name_whatever_its_suffix(tmp_path, monkeypatch, capsys, miniclip):
     from dpt.data import load_miniature, subsample_classes
     from dpt.methods import build_method
-    from dpt.saved import save_prompts
+    from dpt.experiments.saved import save_prompts
     ds = subsample_classes(load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 1}), "base")
     prompt = save_prompts(build_method("coop", miniclip, ds.classnames, ds.template), tmp_path / "p.pt")
     ds.load_image(ds.test[0]).save(tmp_path / "picture.data", format="PNG")

@@ -66,7 +66,7 @@ def removals(record) -> int:
 
 @pytest.mark.parametrize("write", [
     lambda p: files.atomic_save({"a": 1}, p, kind="checkpoint", own=files.ours_by_path),
-    lambda p: files.write_json_atomic(p, {"format": "x"}, kind="tuning file", own=writers.json_format("x")),
+    lambda p: writers.write_json_atomic(p, {"format": "x"}, kind="tuning file", own=writers.json_format("x")),
     lambda p: files.atomic_write_text(p, "x", kind="training log", own=files.ours_by_path),
     lambda p: writers.write_record(p, {"a": 1}, "benchmarks/x.py"),
     lambda p: writers.save_figure(__import__("matplotlib.figure", fromlist=["Figure"]).Figure(), p),
@@ -167,15 +167,15 @@ def test_a_read_only_results_file_is_not_replaced_even_by_root(tmp_path, monkeyp
 
 def test_a_read_only_file_is_replaced_only_with_force(tmp_path):
     path = tmp_path / "t.json"
-    files.write_json_atomic(path, {"format": "x", "n": 1}, kind="tuning file", own=writers.json_format("x"))
+    writers.write_json_atomic(path, {"format": "x", "n": 1}, kind="tuning file", own=writers.json_format("x"))
     path.chmod(0o444)
-    for write in (lambda **k: files.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file",
+    for write in (lambda **k: writers.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file",
                                                       own=writers.json_format("x"), **k),
                   lambda **k: files.append_lines(path, ["x\n"], kind="training log", own=files.ours_by_path)):
         with pytest.raises(Unwritable, match="is read-only"):
             write()
     assert json.loads(path.read_text())["n"] == 1
-    files.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file", own=writers.json_format("x"), force=True)
+    writers.write_json_atomic(path, {"format": "x", "n": 2}, kind="tuning file", own=writers.json_format("x"), force=True)
     assert json.loads(path.read_text())["n"] == 2
 
 
@@ -185,7 +185,7 @@ def prompt(tmp_path):
     from dpt.backbones import load_backbone
     from dpt.data import load_miniature
     from dpt.methods import build_method
-    from dpt.saved import save_prompts
+    from dpt.experiments.saved import save_prompts
     ds = load_miniature("mini_toys", per_class={"train": 1, "val": 1, "test": 1})
     ds.load_image(ds.test[0]).save(tmp_path / "img.png")
     return save_prompts(build_method("coop", load_backbone("miniclip"), ds.classnames, ds.template), tmp_path / "p.pt")
@@ -364,7 +364,7 @@ def test_info_checks_what_it_reports(tmp_path, monkeypatch, capsys):
     ("dpt.experiments.pretrain", "its command is python -m dpt pretrain"),
     ("dpt.experiments.base2novel", "its command is python -m dpt base2novel"),
     ("dpt.experiments.ablation", "its command is python -m dpt ablate"),
-    ("dpt.saved", "it is a module of dpt, not a command"),
+    ("dpt.trainer", "it is a module of dpt, not a command"),
 ])
 def test_a_module_run_as_a_script_says_where_its_command_is(tmp_path, module, match):
     done = subprocess.run([sys.executable, "-m", module, "--steps", "1"], capture_output=True, text=True,
@@ -378,10 +378,13 @@ def test_a_module_run_as_a_script_says_where_its_command_is(tmp_path, module, ma
 def test_combined_short_flags_are_caught_too(flags):
     from dpt.scripts import module_run_as_script
     import unittest.mock
-    with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *flags, "--steps", "1"]):
+    with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *flags, "--steps", "1"]), \
+            unittest.mock.patch.object(sys, "argv", ["-m", "--steps", "1"]):  # sys.argv while -m's module is found
         assert module_run_as_script() == "dpt.pretrain"
-    for other in (["-Bc", "import dpt"], ["-B", "script.py", "-m", "dpt.pretrain"], ["-W", "ignore", "-"]):
-        with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *other]):
+    for other, argv in ((["-Bc", "import dpt"], ["-c"]), (["-B", "script.py", "-m", "dpt.pretrain"],
+                                                         ["script.py", "-m", "dpt.pretrain"]), (["-W", "ignore", "-"], ["-"])):
+        with unittest.mock.patch.object(sys, "orig_argv", [sys.executable, *other]), \
+                unittest.mock.patch.object(sys, "argv", argv):
             assert module_run_as_script() is None
 
 

@@ -10,7 +10,7 @@ from dpt.experiments.base2novel import run_benchmark
 from dpt.errors import BadInput
 from dpt.methods import METHODS
 from dpt.experiments.prompt_files import export_head, head_logits, load_head
-from dpt.saved import load_prompts
+from dpt.experiments.saved import load_prompts
 from conftest import dpt_command
 
 LEARNERS = [m for m in METHODS if METHODS[m].learns]

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from dpt.methods import MethodConfig, build_method
-from dpt.trainer import ConfigMismatch, NonFiniteLoss, TrainConfig, train
+from dpt.checkpoint import ConfigMismatch
+from dpt.trainer import NonFiniteLoss, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -66,7 +67,7 @@ def test_resume_with_a_different_config_is_refused(mini_random, tmp_path):
 def test_a_checkpoint_whose_state_does_not_fit_is_one_line(mini_random, tmp_path, damage):
     """A checkpoint with the right keys and identity, but a method state that is not tensors or not this method's:
     refused in one line that says how to start afresh, never a raw load_state_dict traceback."""
-    from dpt.trainer import CorruptCheckpoint
+    from dpt.checkpoint import CorruptCheckpoint
     x, y = _data(mini_random)
     cfg = TrainConfig(epochs=2, batch_size=8)
     train(build_method("coop", mini_random, CLASSES, "a photo of a {}."), x, y, cfg, out_dir=tmp_path, progress=False,

@@ -86,7 +86,7 @@ def test_the_guard_refuses_what_it_must(tmp_path):
 @pytest.mark.parametrize("write", [
     lambda p: files.atomic_save({"a": 1}, p, kind="prompt file", own=files.torch_format("dpt-prompt")),
     lambda p: files.atomic_write_text(p, "x", kind="training log", own=writers.json_format("never")),
-    lambda p: files.write_json_atomic(p, {"a": 1}, kind="tuning file", own=writers.json_format("dpt-tuning")),
+    lambda p: writers.write_json_atomic(p, {"a": 1}, kind="tuning file", own=writers.json_format("dpt-tuning")),
     lambda p: files.append_lines(p, ["x\n"], kind="training log", own=writers.json_format("never")),
     lambda p: writers.save_figure(__import__("matplotlib.figure", fromlist=["Figure"]).Figure(), p.with_suffix(".txt")),
     lambda p: writers.write_notebook(__import__("nbformat").v4.new_notebook(), p),
@@ -102,8 +102,8 @@ def test_every_writer_keeps_a_file_that_is_not_its_own(tmp_path, write):
 
 def test_a_writer_replaces_its_own_kind(tmp_path):
     path = tmp_path / "t.json"
-    files.write_json_atomic(path, {"format": "dpt-tuning", "n": 1}, kind="tuning file", own=writers.json_format("dpt-tuning"))
-    files.write_json_atomic(path, {"format": "dpt-tuning", "n": 2}, kind="tuning file", own=writers.json_format("dpt-tuning"))
+    writers.write_json_atomic(path, {"format": "dpt-tuning", "n": 1}, kind="tuning file", own=writers.json_format("dpt-tuning"))
+    writers.write_json_atomic(path, {"format": "dpt-tuning", "n": 2}, kind="tuning file", own=writers.json_format("dpt-tuning"))
     assert json.loads(path.read_text())["n"] == 2
 
 
@@ -115,7 +115,7 @@ def prompt_file(tmp_path_factory):
     from dpt.backbones import load_backbone
     from dpt.data import load_miniature, subsample_classes
     from dpt.methods import build_method
-    from dpt.saved import save_prompts
+    from dpt.experiments.saved import save_prompts
     ds = subsample_classes(load_miniature("mini_toys"), "base")
     method = build_method("coop", load_backbone("miniclip"), ds.classnames, ds.template)
     return save_prompts(method, tmp_path_factory.mktemp("p") / "mine.pt")
@@ -140,7 +140,7 @@ def test_export_head_never_replaces_the_prompt_or_another_file(prompt_file, tmp_
 
 
 def test_save_prompts_keeps_a_file_that_is_not_a_prompt(prompt_file, tmp_path):
-    from dpt.saved import load_prompts, save_prompts
+    from dpt.experiments.saved import load_prompts, save_prompts
     method = load_prompts(prompt_file).method
     notes = tmp_path / "notes.pt"
     notes.write_text("mine")

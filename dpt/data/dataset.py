@@ -2,7 +2,6 @@
 pure functions, so the real benchmarks and the miniature look alike."""
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import warnings
@@ -62,21 +61,6 @@ class ClassificationDataset:
     def prompts(self, template: str | None = None) -> list[str]:
         t = template or self.template
         return [t.format(c.replace("_", " ")) for c in self.classnames]
-
-    def fingerprint(self, split: str) -> str:
-        """Hash of this split's images and labels (a replaced file changes it), for caches and run identities."""
-        h = hashlib.sha256(f"{self.name}|{self.subset}|{split}|{self.classnames}|{self.meta}".encode())
-        missing = []
-        for it in self.split(split):
-            try:
-                h.update(f"{it.source!r}:{it.label}:{file_stamp(it.source)};".encode())
-            except MissingData:
-                missing.append(str(it.source))
-        if missing:
-            raise MissingData(f"{self.name}: {len(missing)} image file(s) of its {split} split do not exist "
-                              f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); restore them, or "
-                              "remove their entries from the split file (`python -m dpt data` lists what is there)")
-        return h.hexdigest()[:16]
 
 
 def file_stamp(source) -> str:

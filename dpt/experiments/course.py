@@ -320,7 +320,7 @@ def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
     """Record one notebook's measured run time next to it (run_times.json), replacing only its own entry."""
     import datetime
 
-    from ..files import write_json_atomic
+    from .writers import write_json_atomic
     from .writers import json_format
     path = run_times_target(Path(notebook).parent)
     profiles = read_run_times(path)

@@ -43,7 +43,7 @@ _WORKER_BACKBONES: dict = {}
 def _ray_trial(profile, weights: str, run, inputs, evaluation, out_dir, run_info):
     """One run inside a Ray worker (the backbone is loaded once per worker process)."""
     from ..backbones import load_backbone, weights_fingerprint
-    from ..saved import prompt_payload
+    from .saved import prompt_payload
     key = (profile.backbone, profile.pretrained, profile.device)
     if key not in _WORKER_BACKBONES:
         _WORKER_BACKBONES[key] = load_backbone(profile.backbone, pretrained=profile.pretrained, device=profile.device)

@@ -27,12 +27,12 @@ from ..errors import BadInput
 from ..data import subsample_classes
 from .datasets import check_base_to_novel, check_transfer, load_datasets
 from ..evaluate import base_novel_scores
-from ..files import atomic_save, shown, torch_format
-from .writers import writable_folder
+from ..files import atomic_save, torch_format
+from .writers import shown, writable_folder
 from ..inputs import evaluation_sets, trial_inputs
 from ..methods import METHODS, MethodConfig, build_method, check_method, method_fields
 from ..run import RunConfig, run_info
-from ..saved import FORMAT as PROMPT_FORMAT, prompt_payload, read_prompt_file
+from .saved import FORMAT as PROMPT_FORMAT, prompt_payload, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import data_fingerprint, portable_path, provenance, run_id, run_identity
 from .profiles import Profile
@@ -217,7 +217,7 @@ def run_grid(trials: list[Trial], profile: Profile, store: ResultsStore, *, shot
              save_prompts=None, on_reuse=None) -> list[dict]:
     """Run (or reuse) every trial; returns one row per trial, in trial order. A results file that holds rows of
     another backbone or other weights is refused unless `mix_backbones` (their numbers must never meet in one
-    table by accident). save_prompts: a folder that gets one prompt file per learned run (dpt.saved); a stored run
+    table by accident). save_prompts: a folder that gets one prompt file per learned run (dpt.experiments.saved); a stored run
     whose file is not there yet is trained again for it (its row is kept, never rewritten). on_reuse(n, where): told
     how many stored runs were reused and from which file (default: a line that says so)."""
     from .engines import LocalEngine

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from ..backbones import weights_fingerprint
-from ..data.dataset import ClassificationDataset
+from ..data.dataset import ClassificationDataset, file_stamp
+from ..errors import MissingData
 from ..methods import METHODS, method_fields
-from ..trainer import resolved_precision
+from ..precision import resolved_precision
 
 # Bump when the meaning of a field changes, so that no stored row is reused for a run that would now give
 # another number. 2: the trainer's schedule became Dassl's (version 1 ran the cosine one epoch ahead), and the
@@ -27,11 +28,27 @@ from ..trainer import resolved_precision
 IDENTITY_VERSION = 2
 
 
+def split_fingerprint(dataset: ClassificationDataset, split: str) -> str:
+    """Hash of a split's images and labels (a replaced file changes it), for run identities."""
+    h = hashlib.sha256(f"{dataset.name}|{dataset.subset}|{split}|{dataset.classnames}|{dataset.meta}".encode())
+    missing = []
+    for it in dataset.split(split):
+        try:
+            h.update(f"{it.source!r}:{it.label}:{file_stamp(it.source)};".encode())
+        except MissingData:
+            missing.append(str(it.source))
+    if missing:
+        raise MissingData(f"{dataset.name}: {len(missing)} image file(s) of its {split} split do not exist "
+                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); restore them, or "
+                          "remove their entries from the split file (`python -m dpt data` lists what is there)")
+    return h.hexdigest()[:16]
+
+
 def data_fingerprint(dataset: ClassificationDataset, splits=("train", "val", "test")) -> str:
     """Hash of the class names, template and every split's items (file sizes and mtimes for files)."""
     h = hashlib.sha256(f"{dataset.name}|{dataset.template}".encode())
     for split in splits:
-        h.update(dataset.fingerprint(split).encode())
+        h.update(split_fingerprint(dataset, split).encode())
     return h.hexdigest()[:16]
 
 

@@ -32,11 +32,11 @@ from ..backbones import ASSETS, MINICLIPS, OPENAI_MEAN, OPENAI_STD, STEMS, build
 from ..data import objects
 from ..data.world import COLOURS, SHAPES, SceneSampler, caption, render
 from ..errors import BadInput, cause
-from ..files import atomic_save, check_target, ours_by_path, write_json_atomic
+from ..files import atomic_save, check_target, ours_by_path
 from ..text_encoder import TextEncoder
 from ..weights import load_state_dict, tensors
 from .command_line import Parser
-from .writers import writable_folder
+from .writers import writable_folder, write_json_atomic
 
 
 class ConvStem(nn.Module):

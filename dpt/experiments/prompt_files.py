@@ -29,7 +29,7 @@ from .command_line import Parser
 from ..evaluate import base_novel_scores, percent, score_images
 from ..inputs import evaluation_sets
 from ..files import atomic_save, check_target, torch_format
-from ..saved import SavedPrompt, _strings, load_prompts, read_prompt_file
+from .saved import SavedPrompt, _strings, load_prompts, read_prompt_file
 from .bootstrap import pack, row_intervals
 from .identity import IDENTITY_VERSION, data_fingerprint, provenance, run_id
 from .profiles import profile_for_backbone

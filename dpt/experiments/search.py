@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import BadInput, cause
 from .command_line import Parser, recorded_command
-from ..files import check_target, write_json_atomic
-from .writers import json_format
+from ..files import check_target
+from .writers import json_format, write_json_atomic
 from ..methods import METHODS, MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs

@@ -20,8 +20,8 @@ import os
 from pathlib import Path
 
 from ..errors import DptError
-from ..files import check_target, locked, read_only, remove_stale_temps_in, write_json_atomic
-from .writers import json_format
+from ..files import check_target, locked, read_only, remove_stale_temps_in
+from .writers import json_format, write_json_atomic
 
 
 class UnusableStore(DptError, ValueError):

@@ -20,8 +20,8 @@ from pathlib import Path
 from .datasets import resolve_dataset_names
 from ..errors import BadInput
 from .command_line import Parser, recorded_command
-from ..files import check_target, locked, write_json_atomic
-from .writers import json_format
+from ..files import check_target, locked
+from .writers import json_format, write_json_atomic
 from ..methods import MethodConfig
 from .base2novel import run_benchmark
 from .options import add_run_arguments, run_kwargs

@@ -9,6 +9,7 @@ adaptive anchor (`anchor`)    each class's MI pair weighted by how right the han
 shots ensemble (`ensemble_from="shots"`)  the inference weight of the hand-crafted view from the two views'
                               accuracies on the training shots
 dpt_hand_ensemble             the hand-crafted view as a template ensemble instead of one template
+alignment (`mi_estimator`)    InfoNCE's positive term alone, the ablation of what its negatives add
 """
 from __future__ import annotations
 
@@ -16,12 +17,28 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..methods.base import ensembled
 from ..methods.dual_view import DualViewPrompt
 from ..methods.registry import VARIANTS, register
-from ..mi import InfoNCE, make_estimator
+from ..mi import OBJECTIVES, InfoNCE, MIEstimator, make_estimator
 from ..prompts import CLIP_IMAGENET_TEMPLATES, hand_crafted_features
+
+
+class Alignment(MIEstimator):
+    """InfoNCE's positive term alone (no negatives): the ablation of what negatives add. Not an MI bound."""
+
+    def __init__(self, critic: nn.Module):
+        super().__init__(critic)
+        self.critic.requires_grad_(False)
+
+    def bound(self, scores):
+        positive = scores.diag().mean()
+        return positive, positive.detach()
+
+
+OBJECTIVES["alignment"] = Alignment  # the ablation "mi_alignment" (dpt/experiments/ablation.py)
 
 
 def register_variant(of: str):

@@ -9,7 +9,28 @@ import tempfile
 from pathlib import Path
 
 from ..errors import BadInput, Unwritable
-from ..files import read_only, remove_stale_temps_in, replace_atomically, write_json_atomic, writer_tag
+from ..files import read_only, remove_stale_temps_in, replace_atomically, writer_tag
+
+
+def write_json_atomic(path: Path, doc: dict, *, kind: str, own, force: bool = False) -> None:
+    """JSON (indent 1, a final newline) through a temporary file and os.replace; a crash leaves no stray file."""
+    replace_atomically(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1) + "\n"), kind, own,
+                        force)
+
+
+def shown(path) -> str:
+    """A path relative to the working directory (or the project), so stored outputs hold no machine's folders."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    rel = os.path.relpath(path, Path.cwd())
+    if not rel.startswith(os.pardir + os.sep + os.pardir):
+        return rel
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def json_format(fmt: str):

@@ -1,5 +1,7 @@
 """Learned prompts as files: save one, load it in a fresh process on the same weights (checked by
-fingerprint: a prompt means nothing on others), classify images with it."""
+fingerprint: a prompt means nothing on others), classify images with it. The commands' `--save-prompts`,
+`evaluate` and `predict` read and write them; in Python a method is a plain module with a state dict, and these
+files add the checks that make one safe to share."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -8,11 +10,11 @@ from typing import Sequence
 
 import torch
 
-from .backbones import Backbone, load_backbone, weights_fingerprint
-from .weights import tensors
-from .errors import BadInput, cause
-from .files import atomic_save, check_target, torch_format
-from .methods import METHODS, MethodConfig, PromptMethod, build_method
+from ..backbones import Backbone, load_backbone, weights_fingerprint
+from ..weights import tensors
+from ..errors import BadInput, cause
+from ..files import atomic_save, check_target, torch_format
+from ..methods import METHODS, MethodConfig, PromptMethod, build_method
 
 FORMAT, VERSION = "dpt-prompt", 1
 
@@ -98,8 +100,8 @@ RECORDED = "recorded"  # load_prompts' default: the weights the file names, as t
 def recorded_weights(doc: dict, fallback: str | None = None) -> str | None:
     """The weights to load a prompt file's backbone with: its checkpoint file where it is here, else `fallback`
     for open_clip, else the tag it names. The fingerprint check confirms the choice."""
-    from .backbones import MINICLIPS
-    from .pretrained import looks_like_checkpoint
+    from ..backbones import MINICLIPS
+    from ..pretrained import looks_like_checkpoint
     source = doc.get("weights_source")
     if source == "random-init":
         return None
