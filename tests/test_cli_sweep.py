@@ -110,8 +110,8 @@ def workdir(tmp_path_factory):
 def run(command, argv, workdir, monkeypatch, capsys):
     """What the user sees: ("exit", code, stdout, stderr) or ("work",) where real work would start."""
     import nbclient
-    from dpt import backbones, saved
-    from dpt.experiments import colab, grid, pretrain
+    from dpt import backbones
+    from dpt.experiments import colab, grid, pretrain, saved
     for module, name in ((backbones, "load_backbone"), (grid, "load_backbone"), (saved, "load_backbone"),
                          (pretrain, "render_corpus"), (colab, "apply")):
         monkeypatch.setattr(module, name, stop)

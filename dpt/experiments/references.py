@@ -66,9 +66,9 @@ RECONSTRUCTED = (
     ("the loss", "cross-entropy on the shots plus an InfoNCE lower bound on the two views' mutual information "
                  "(van den Oord et al.'s bound; notebook 03 compares it with three other lower bounds)"),
     ("the critic", "a dot product with a learned scale, this project's choice: the simplest critic, which "
-                   "re-maps neither view (notebook 03 shows that even it can rate a prompt that moved far from the "
-                   "hand-crafted one as high as one that stayed near it; notebook 07 compares it with a critic that "
-                   "re-maps)"),
+                   "passes neither view through a network of its own (notebook 03 shows that even it can rate a "
+                   "prompt that moved far from the hand-crafted one as high as one that stayed near it; notebook 07 "
+                   "compares it with a critic that has such networks)"),
     ("the augmentation", "mixup (Zhang et al.) of cached image *features* across two classes, the mixed text "
                          "features of both views as extra pairs for the MI term (notebook 04)"),
     ("the soft/hand mix at test time", "class features that mix the soft view with the hand-crafted one, its "
