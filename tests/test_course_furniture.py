@@ -176,3 +176,18 @@ def test_the_teaching_pages_reading_minutes_follow_the_estimate_and_stay_within_
         minutes = reading_minutes(path)
         assert stated[path.stem[:2]] == 5 * -(-minutes // 5), f"{path.stem}: {minutes:.1f} min"
         assert minutes <= 25, f"{path.stem} reads for about {minutes:.0f} minutes"
+
+
+def test_the_course_never_pools_two_identities_of_one_label():
+    """An ablation redefined after it ran keeps its old rows in the file: the course shows the current definition's
+    runs only, and refuses a label whose runs it cannot tell apart."""
+    from dpt.errors import BadInput
+    from dpt.experiments.course import current_runs
+
+    def row(label, run_id, **cfg):
+        return {"label": label, "dataset": "d", "seed": 1, "split": "val", "run_id": run_id,
+                "identity": {"method_config": {"mixup": "within", **cfg}}}
+    old, new = row("mixup_within", "a", mixup_in_mi=True), row("mixup_within", "b", mixup_in_mi=False)
+    assert current_runs([old, new, row("dpt", "c")], "f.json") == [new, row("dpt", "c")]
+    with pytest.raises(BadInput, match="two identities"):
+        current_runs([row("mine", "a"), row("mine", "b")], "f.json")

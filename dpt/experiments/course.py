@@ -107,6 +107,32 @@ class Results:
         return self._boot
 
 
+def current_runs(rows: list[dict], path) -> list[dict]:
+    """The rows, never pooling two runs of one label on the same dataset, seed and split: where a label holds runs
+    of two identities (an ablation redefined after it ran, its old rows kept), only those whose dpt options are the
+    label's definition now (dpt.experiments.ablation.ABLATIONS); anything still doubled is refused."""
+    from collections import defaultdict
+
+    from .ablation import ABLATIONS
+    key = lambda r: (r["label"], r.get("dataset", r.get("target")), r["seed"], r.get("shots"), r["split"])  # noqa: E731
+    runs = defaultdict(set)
+    for r in rows:
+        runs[key(r)].add(r["run_id"])
+
+    def current(r) -> bool:
+        want = ABLATIONS.get(r["label"])
+        return want is not None and all(r["identity"]["method_config"].get(k) == v for k, v in want.items())
+    keep = [r for r in rows if len(runs[key(r)]) == 1 or current(r)]
+    chosen = defaultdict(set)
+    for r in keep:
+        chosen[key(r)].add(r["run_id"])
+    unresolved = sorted(k for k, ids in runs.items() if len(chosen[k]) != 1)
+    if unresolved:
+        raise BadInput(f"{path} holds runs of two identities for {unresolved[0]} (label, dataset, seed, shots, "
+                       "split); the course does not pool them: keep one of them in the file")
+    return keep
+
+
 class Course:
     """A profile plus what the notebooks need around it: the loaded backbone, datasets, figures, results."""
 
@@ -169,7 +195,7 @@ class Course:
         if not path.exists():
             raise BadInput(f"{path} does not exist: the course reads the results the commands stored there "
                            "(docs/reproducibility.md says which command writes it)")
-        return Results([r for r in read_rows(path) if r["split"] == split], path)
+        return Results(current_runs([r for r in read_rows(path) if r["split"] == split], path), path)
 
     def savefig(self, fig, name: str) -> None:
         """Save a figure as figures/<name>.png (the README and docs/ show these)."""
