@@ -72,8 +72,8 @@ RECONSTRUCTED = (
     ("the augmentation", "mixup (Zhang et al.) of cached image *features* across two classes, the mixed text "
                          "features of both views as extra pairs for the MI term (notebook 04)"),
     ("the soft/hand mix at test time", "class features that mix the soft view with the hand-crafted one, its "
-                               "weight tuned on validation together with the MI weight (docs/method.md, *The "
-                               "method and its defaults*)"),
+                               "weight tuned on validation together with the MI weight ([the method's page]"
+                               "(../docs/method.md#the-method-and-its-defaults))"),
 )
 
 
