@@ -150,12 +150,8 @@ def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "dot", hidde
     return OBJECTIVES[name](CRITICS[critic](dim_x, dim_y, hidden=hidden, **critic_kwargs))
 
 
-def gaussian_mi(rho: float, dim: int) -> float:
-    """True MI (nats) of x ~ N(0, I_d), y = rho x + sqrt(1 - rho^2) eps."""
-    return -0.5 * dim * math.log(1 - rho ** 2)
-
-
 def rho_for_mi(mi: float, dim: int) -> float:
+    """The rho whose Gaussian pair (below) has this true MI: I = -d/2 log(1 - rho^2) nats."""
     return math.sqrt(1 - math.exp(-2 * mi / dim))
 
 

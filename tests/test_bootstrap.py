@@ -258,31 +258,6 @@ def test_shots_differences_name_zero_shot_and_pair_on_the_dataset():
     assert "0.00 [  0.00,   0.00] " in line and line.rstrip().endswith("*")  # identical: zero; hits vs ~hits: real
 
 
-def test_tradeoff_curves_draw_one_row_per_group_and_ring_the_choice():
-    from dpt.experiments.figures import tradeoff_curves
-    tuning, rows = {}, []
-    for method, values in (("kgcoop", (1.0, 8.0)), ("promptsrc", (2.5, 25.0))):
-        tuning[method] = {"knob": "w", "tied": {}, "chosen": values[1], "values": list(values),
-                          "val": [{"value": v, "label": f"{method}[w={v:g}]"} for v in values]}
-        rows += [{"label": f"{method}[w={v:g}]", "dataset": "d", "seed": 1, "base": 60 + v, "novel": 90 - v,
-                  "hm": harmonic_mean(60 + v, 90 - v)} for v in values]
-    fig = tradeoff_curves(rows, tuning, ["d"])
-    axes = fig.axes
-    assert len(axes) == 4  # two rows (text prompts, both towers) × (d, average)
-    assert [a.get_legend_handles_labels()[1] for a in axes[::2]] == [["KgCoOp (w 1 → 8)"], ["PromptSRC (w 2.5 → 25)"]]
-    # each block's legend sits under its panels (the block's own), on none of them, so it covers no point
-    assert all(a.get_legend() is None for a in axes)
-    assert [[t.get_text() for t in sub.legends[0].get_texts()] for sub in fig.subfigs] == \
-        [["KgCoOp (w 1 → 8)"], ["PromptSRC (w 2.5 → 25)"]]
-    fig.canvas.draw()
-    for sub in fig.subfigs:
-        legend = sub.legends[0].get_window_extent()
-        assert all(legend.y1 <= a.get_window_extent().y0 for a in sub.axes)  # below every panel of its block
-    ring = axes[0].collections[0].get_offsets()[0]
-    assert tuple(ring) == (68.0, 82.0)  # the chosen value's (base, novel)
-    assert len(tradeoff_curves(rows, {"kgcoop": tuning["kgcoop"]}, ["d"]).axes) == 2
-
-
 def test_comparing_with_a_method_that_has_no_rows_there_is_one_line(tmp_path, monkeypatch, capsys):
     import sys
     """`compare --vs A B` where B never ran on a dataset: one line that says so, no traceback."""

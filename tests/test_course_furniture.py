@@ -98,37 +98,6 @@ def test_hm_labels_sit_inside_the_frame_above_the_points():
     assert x1 >= 99.5 + 1  # a point near 100 is drawn whole, not cut by the frame
 
 
-def _verdict_rows(dpt_hits, coop_hits, zs_hits, datasets=("a", "b"), extra=()):
-    import numpy as np
-    from dpt.experiments.bootstrap import pack
-    rows = []
-    for d in datasets:
-        for label, hits in (("dpt_tuned", dpt_hits), ("coop_tuned", coop_hits), ("zeroshot", zs_hits)):
-            for seed in (1, 2):
-                h = np.asarray(hits, dtype=bool)
-                rows.append({"label": label, "dataset": d, "seed": seed, "split": "test", "run_id": f"{label}{d}{seed}",
-                             "base": 100 * h.mean(), "novel": 100 * h.mean(), "hm": 100 * h.mean(),
-                             "identity": {"data": f"fp-{d}"}, "correct": {"base": pack(h), "novel": pack(h)}})
-    return rows + list(extra)
-
-
-def test_the_verdict_first_reads_the_intervals_and_refuses_pooling_two_identities():
-    from dpt.errors import BadInput
-    from dpt.experiments.claims import verdict_first
-    good, bad = [1] * 90 + [0] * 10, [1] * 50 + [0] * 50
-    tuning = {"coop": {"knob": "epochs", "chosen": 10, "default": 30, "values": [2, 5, 10, 20, 30, 50]},
-              "dpt": {"values": [1, 3, 10, 30, 100, 300]}}
-    text = verdict_first(_verdict_rows(good, bad, bad), ["a", "b"], tuning=tuning).data
-    assert "dpt − CoOp stopped early (epochs 10 instead of 30" in text and "dpt is above CoOp stopped early" in text
-    assert "the main knobs of `coop` and `dpt` were each tuned" in text
-    tuning["coop"]["chosen"] = 50  # a longer schedule is not "stopped early"
-    assert "CoOp tuned" in verdict_first(_verdict_rows(bad, bad, bad), ["a", "b"], tuning=tuning).data
-    assert "has not been run" in verdict_first(_verdict_rows(good, bad, bad), ["a", "c"]).data
-    stale = dict(_verdict_rows(good, bad, bad)[0], run_id="an older choice")
-    with pytest.raises(BadInput, match="different identities"):
-        verdict_first(_verdict_rows(good, bad, bad, extra=[stale]), ["a", "b"])
-
-
 def test_the_tuned_test_runs_say_their_reuse_once(monkeypatch, capsys):
     from dpt.experiments import tune
     def fake_benchmark(methods, datasets, seeds, out, *, on_reuse, variants, **kwargs):
@@ -176,6 +145,26 @@ def test_the_teaching_pages_reading_minutes_follow_the_estimate_and_stay_within_
         minutes = reading_minutes(path)
         assert stated[path.stem[:2]] == 5 * -(-minutes // 5), f"{path.stem}: {minutes:.1f} min"
         assert minutes <= 25, f"{path.stem} reads for about {minutes:.0f} minutes"
+
+
+def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
+    from dpt.experiments.course import ROOT, shown_minutes, write_minutes
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    readme = "intro 0.3 |\n| [00_a](notebooks/00_a.ipynb) | what you learn, 2 things | 0.3 |\n| [01_b](notebooks/01_b.ipynb) | x | 9.9 |\n"
+    (tmp_path / "README.md").write_text(readme)
+    teaching = (ROOT / "docs" / "teaching.md").read_text()
+    (tmp_path / "docs" / "teaching.md").write_text(teaching)
+    record = {"00_a": {"seconds": 90.0}, "00_setup_and_tour": {"seconds": 600.0}}
+    (tmp_path / "notebooks" / "run_times.json").write_text(json.dumps(
+        {"format": "dpt-course-run-times", "profiles": {"miniature-v1": record}}))
+    assert write_minutes(tmp_path) == ["README.md", "docs/teaching.md"]
+    assert (tmp_path / "README.md").read_text() == readme.replace("things | 0.3", "things | 1.5")  # 01_b: no record
+    new = (tmp_path / "docs" / "teaching.md").read_text()
+    assert shown_minutes(new, "docs/teaching.md")["00_setup_and_tour"] == "10.0"
+    assert [a for a, b in zip(teaching.splitlines(), new.splitlines()) if a != b] == \
+        [l for l in teaching.splitlines() if l.startswith("| [00]")]  # that one line, nothing else
+    assert write_minutes(tmp_path) == []
 
 
 def test_the_course_never_pools_two_identities_of_one_label():

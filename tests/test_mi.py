@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dpt.mi import InfoNCE, SeparableCritic, fit_on_gaussians, gaussian_mi, make_estimator
+from dpt.mi import InfoNCE, SeparableCritic, fit_on_gaussians, make_estimator, rho_for_mi
 
 # Documented tolerance: after 500 Adam steps (batch 128, concat critic) on 2-D correlated Gaussians,
 # every bound lands below the truth (it is a lower bound) by at most 35% of it.
@@ -26,9 +26,9 @@ def test_infonce_is_capped_by_log_batch_size():
     assert est > 0.8 * math.log(n)
 
 
-def test_gaussian_mi_closed_form():
-    assert gaussian_mi(0.0, 3) == 0
-    assert abs(gaussian_mi(0.5, 1) - 0.5 * math.log(4 / 3)) < 1e-12
+def test_rho_for_mi_inverts_the_closed_form():
+    assert rho_for_mi(0.0, 3) == 0
+    assert abs(rho_for_mi(-0.5 * math.log(1 - 0.5 ** 2), 1) - 0.5) < 1e-12  # I = -d/2 log(1 - rho^2), d = 1
 
 
 def test_estimator_rejects_single_pair_and_unknown_names():

@@ -294,10 +294,3 @@ def object_caption(scene: ObjectScene, rng: np.random.Generator) -> str:
     if rng.random() < 0.15:
         text += f", a kind of {CATEGORIES[subject.kind]}"
     return with_style(text, scene.style, rng)
-
-
-def object_vocabulary(n: int = 6000, seed: int = 0) -> list[str]:
-    """Every word that `n` random captions use (the part of the tokenizer's vocabulary pretraining trains)."""
-    rng = np.random.default_rng(seed)
-    sampler = ObjectSampler()
-    return sorted({w.strip(",") for _ in range(n) for w in object_caption(sampler.sample(rng), rng).split()})

@@ -63,59 +63,8 @@ def differences(boot, a: str, others, dataset: str = "average", metric: str = "h
     return "\n".join(lines)
 
 
-def where(boot, a: str, b: str, datasets, metric: str = "hm") -> dict[str, list[str]]:
-    """The datasets where a is above b, below b, or cannot be told from b (paired intervals)."""
-    out = {"above": [], "below": [], "level": []}
-    for d in datasets:
-        iv = boot.difference(a, b, d, metric)
-        out["above" if iv.lo > 0 else "below" if iv.hi < 0 else "level"].append(d)
-    return out
-
-
 def listing(names) -> str:
     """'a', 'a and b', 'a, b and c'; 'none' for nothing (names in code spans)."""
     names = [f"`{n}`" for n in names]
     return "none" if not names else names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
-
-def verdict_first(rows, datasets, heldout=(), tuning: dict | None = None):
-    """Markdown: the comparison the paired intervals support, stated before any single-dataset reading: dpt against
-    CoOp at its tuned epochs (each method's knob tuned on val with the same budget, notebook 06) on the datasets'
-    average, then, where a held-out dataset was run, dpt against zero-shot and that CoOp there. rows: a
-    base-to-novel results file's; two rows of one (label, dataset, seed) are refused, never pooled."""
-    from IPython.display import Markdown
-
-    from ..errors import BadInput
-    from .bootstrap import Bootstrap
-    labels = ("dpt_tuned", "coop_tuned", "zeroshot")
-    keep = [r for r in rows if r["label"] in labels and r.get("split") == "test"]
-    seen: dict = {}
-    for r in keep:
-        key = (r["label"], r["dataset"], r["seed"])
-        if key in seen and seen[key] != r.get("run_id"):
-            raise BadInput(f"two test rows of {key[0]} on {key[1]}, seed {key[2]}, with different identities; keep "
-                           "the one of the current tuning choice")
-        seen[key] = r.get("run_id")
-    have = {(label, d) for label, d, _ in seen}
-    if not all((m, d) in have for m in labels for d in datasets):
-        return Markdown("*The equal-tuning comparison has not been run on this profile (`python -m dpt tune`, "
-                        "notebook 06), so no verdict is stated here.*")
-    coop, how = "CoOp tuned", ""
-    if tuning and "coop" in tuning and "dpt" in tuning:
-        c = tuning["coop"]
-        coop = "CoOp stopped early" if c["chosen"] < c["default"] else "CoOp tuned"
-        how = (f" ({c['knob']} {c['chosen']:g} instead of {c['default']:g}, chosen on val; the main knobs of "
-               f"{listing(tuning)} were each tuned on val over the same {len(tuning['dpt']['values'])} values, "
-               "dpt's after a staged search of its own)")
-    boot = Bootstrap([r for r in keep if r["dataset"] in datasets])
-    iv = boot.difference("dpt_tuned", "coop_tuned", "average", "hm")
-    text = (f"**The verdict first.** Over {len(datasets)} datasets and their seeds, dpt − {coop}{how}, test HM: "
-            f"{interval(iv)}: {verdict(iv, 'dpt', coop)}.")
-    for h in heldout:
-        if not all((m, h) in have for m in labels):
-            continue
-        hb = Bootstrap([r for r in keep if r["dataset"] == h])
-        z, c = hb.difference("dpt_tuned", "zeroshot", h, "hm"), hb.difference("dpt_tuned", "coop_tuned", h, "hm")
-        text += (f" On the held-out dataset `{h}`, which no choice looked at: dpt − zero-shot {interval(z)} "
-                 f"({verdict(z, 'dpt', 'zero-shot')}); dpt − {coop} {interval(c)}.")
-    return Markdown(text)

@@ -19,6 +19,7 @@
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from ..errors import BadInput, cause
 from .command_line import Parser, run_cli
@@ -78,6 +79,9 @@ def course_parser() -> argparse.ArgumentParser:
                 description="execute every notebook of FOLDER top to bottom, in place (outputs, figures)")
     ap.add_argument("folder", nargs="?", default="notebooks", help="the folder of the course notebooks")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run (default 1800)")
+    ap.add_argument("--write-minutes", action="store_true",
+                    help="run no notebook: copy the recorded minutes (notebooks/run_times.json) into the course tables "
+                         "of README.md and docs/teaching.md")
     return ap
 
 
@@ -89,11 +93,15 @@ def course(argv=None) -> None:
     from .writers import write_notebook
 
     args = course_parser().parse_args(argv)
+    from .course import (MINUTES_TABLES, ROOT, profile_of, record_run_time, recorded_minutes, run_times_target,
+                         shown_minutes, write_minutes)
+    if args.write_minutes:
+        print(f"minutes written into {', '.join(write_minutes()) or 'nothing (the tables show the record)'}")
+        return
     if args.timeout < 1:
         raise BadInput(f"--timeout must be at least 1 second, got {args.timeout}")
     from .writers import read_notebooks
     books = read_notebooks(args.folder)
-    from .course import profile_of, record_run_time, run_times_target
     run_times_target(args.folder)  # a file there that is not a run-time record stops the course before any notebook
     start = time.time()
     for path, nb in tqdm(books, desc="notebooks"):
@@ -104,6 +112,10 @@ def course(argv=None) -> None:
         record_run_time(path, time.time() - t0, profile_of(nb) or "unknown profile")
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
+    stale = [t for t in MINUTES_TABLES if shown_minutes((ROOT / t).read_text(), t) != recorded_minutes()]
+    if stale and Path(args.folder).resolve() == ROOT / "notebooks":
+        print(f"the course tables of {' and '.join(stale)} show other minutes than these; "
+              "`python -m dpt course --write-minutes` copies these into them")
 
 
 def main() -> None:

@@ -357,6 +357,41 @@ def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
                       kind="course run-time record", own=json_format(RUN_TIMES_FORMAT))
 
 
+# The course tables that show each notebook's recorded minutes in their last column (on the default miniature).
+MINUTES_TABLES = {
+    "README.md": r"^(?P<head>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*\| )(?P<minutes>[\d.]+)( \|)$",
+    "docs/teaching.md": r"^(?P<head>\| \[\d\d\]\(\.\./notebooks/(?P<stem>\d\d_\w+)\.ipynb\).*\| )(?P<minutes>[\d.]+)( \|)$"}
+
+
+def recorded_minutes(profiles: dict | None = None) -> dict[str, str]:
+    """{notebook stem: minutes at one decimal} of the default miniature, as the course command recorded them."""
+    from .profiles import DEFAULT_MINIATURE
+    record = (read_run_times() if profiles is None else profiles).get(DEFAULT_MINIATURE, {})
+    return {stem: f"{entry['seconds'] / 60:.1f}" for stem, entry in record.items()}
+
+
+def shown_minutes(page: str, table: str) -> dict[str, str]:
+    """{notebook stem: minutes} as the course table of `page` (a key of MINUTES_TABLES) shows them."""
+    import re
+    return {m["stem"]: m["minutes"] for m in re.finditer(MINUTES_TABLES[table], page, re.M)}
+
+
+def write_minutes(root: Path = ROOT) -> list[str]:
+    """Copy the recorded minutes into the minutes column of the course tables (nothing else on those pages
+    changes); the pages rewritten."""
+    import re
+    minutes, changed = recorded_minutes(read_run_times(root / "notebooks" / "run_times.json")), []
+    for table, pattern in MINUTES_TABLES.items():
+        path = root / table
+        page = path.read_text()
+        new = re.sub(pattern, lambda m: m[0] if m["stem"] not in minutes else
+                     m["head"] + minutes[m["stem"]] + m[0][m.end("minutes") - m.start():], page, flags=re.M)
+        if new != page:
+            path.write_text(new)
+            changed.append(table)
+    return changed
+
+
 def figures_folder(profile: Profile) -> Path:
     """figures/ for the default miniature (the README and docs/ show them), figures/<profile>/ for any other, so a run on
     real CLIP never replaces the committed figures."""

@@ -103,11 +103,6 @@ class Profile:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def default_device() -> str:
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 DEFAULT_MINIATURE = "miniature-v1"  # what `--profile miniature` (and every default) means: docs/miniature.md
 
 
