@@ -151,7 +151,7 @@ def make_estimator(name: str, dim_x: int, dim_y: int, critic: str = "dot", hidde
 
 
 def rho_for_mi(mi: float, dim: int) -> float:
-    """The rho whose Gaussian pair (below) has this true MI: I = -d/2 log(1 - rho^2) nats."""
+    """The rho whose pair from sample_correlated_gaussians has this true MI: I = -d/2 log(1 - rho^2) nats."""
     return math.sqrt(1 - math.exp(-2 * mi / dim))
 
 

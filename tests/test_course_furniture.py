@@ -148,23 +148,34 @@ def test_the_teaching_pages_reading_minutes_follow_the_estimate_and_stay_within_
 
 
 def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
-    from dpt.experiments.course import ROOT, shown_minutes, write_minutes
+    from dpt.errors import BadInput
+    from dpt.experiments import course
     (tmp_path / "docs").mkdir()
     (tmp_path / "notebooks").mkdir()
-    readme = "intro 0.3 |\n| [00_a](notebooks/00_a.ipynb) | what you learn, 2 things | 0.3 |\n| [01_b](notebooks/01_b.ipynb) | x | 9.9 |\n"
-    (tmp_path / "README.md").write_text(readme)
-    teaching = (ROOT / "docs" / "teaching.md").read_text()
+    for stem in ("00_a", "01_b", "00_setup_and_tour"):
+        (tmp_path / "notebooks" / f"{stem}.ipynb").write_text("{}")
+    readme = ("intro | 0.3 |\n| [00_a](notebooks/00_a.ipynb) | what you learn, 2 things | 0.3 |\r\n"
+              "| [01_b](notebooks/01_b.ipynb) | x | 9.9 |\n")
+    (tmp_path / "README.md").write_bytes(readme.encode())
+    teaching = (course.ROOT / "docs" / "teaching.md").read_text()
     (tmp_path / "docs" / "teaching.md").write_text(teaching)
-    record = {"00_a": {"seconds": 90.0}, "00_setup_and_tour": {"seconds": 600.0}}
-    (tmp_path / "notebooks" / "run_times.json").write_text(json.dumps(
-        {"format": "dpt-course-run-times", "profiles": {"miniature-v1": record}}))
-    assert write_minutes(tmp_path) == ["README.md", "docs/teaching.md"]
-    assert (tmp_path / "README.md").read_text() == readme.replace("things | 0.3", "things | 1.5")  # 01_b: no record
-    new = (tmp_path / "docs" / "teaching.md").read_text()
-    assert shown_minutes(new, "docs/teaching.md")["00_setup_and_tour"] == "10.0"
-    assert [a for a, b in zip(teaching.splitlines(), new.splitlines()) if a != b] == \
-        [l for l in teaching.splitlines() if l.startswith("| [00]")]  # that one line, nothing else
-    assert write_minutes(tmp_path) == []
+    two_cores = {"cpus": 2, "gpu": ""}
+    record = {"00_a": {"seconds": 90.0, **two_cores}, "00_setup_and_tour": {"seconds": 600.0, **two_cores},
+              "09_removed": {"seconds": 60.0, **two_cores}}
+    write = lambda r: (tmp_path / "notebooks" / "run_times.json").write_text(json.dumps(  # noqa: E731
+        {"format": "dpt-course-run-times", "profiles": {"miniature-v1": r}}))
+    write(record)
+    assert course.write_minutes(tmp_path) == ["README.md", "docs/teaching.md"]
+    # 00_a's cell only: the line's CRLF kept, 01_b (no record) and the line that is not a row untouched
+    assert (tmp_path / "README.md").read_bytes().decode() == readme.replace("things | 0.3", "things | 1.5")
+    row = next(line for line in teaching.splitlines() if line.startswith("| [00]"))
+    assert (tmp_path / "docs" / "teaching.md").read_text() == teaching.replace(row, row.rsplit("| ", 1)[0] + "| 10.0 |")
+    assert course.write_minutes(tmp_path) == []
+    assert course.recorded_minutes(json.loads((tmp_path / "notebooks" / "run_times.json").read_text())["profiles"],
+                                   tmp_path / "notebooks") == {"00_a": "1.5", "00_setup_and_tour": "10.0"}
+    write({"00_a": {"seconds": 30.0, "cpus": 16, "gpu": ""}})  # the captions say 2 CPU cores: refused
+    with pytest.raises(BadInput, match="another machine"):
+        course.write_minutes(tmp_path)
 
 
 def test_the_course_never_pools_two_identities_of_one_label():

@@ -28,7 +28,8 @@ def test_infonce_is_capped_by_log_batch_size():
 
 def test_rho_for_mi_inverts_the_closed_form():
     assert rho_for_mi(0.0, 3) == 0
-    assert abs(rho_for_mi(-0.5 * math.log(1 - 0.5 ** 2), 1) - 0.5) < 1e-12  # I = -d/2 log(1 - rho^2), d = 1
+    for d in (1, 3):  # I = -d/2 log(1 - rho^2)
+        assert abs(rho_for_mi(-d / 2 * math.log(1 - 0.5 ** 2), d) - 0.5) < 1e-12
 
 
 def test_estimator_rejects_single_pair_and_unknown_names():

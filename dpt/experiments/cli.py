@@ -87,20 +87,22 @@ def course_parser() -> argparse.ArgumentParser:
 
 def course(argv=None) -> None:
     """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
-    from nbclient import NotebookClient
-    from tqdm.auto import tqdm
-
-    from .writers import write_notebook
-
+    from .course import (MINUTES_TABLES, ROOT, minutes_on_the_tables_machine, profile_of, read_run_times,
+                         record_run_time, recorded_minutes, run_times_target, shown_minutes, write_minutes)
     args = course_parser().parse_args(argv)
-    from .course import (MINUTES_TABLES, ROOT, profile_of, record_run_time, recorded_minutes, run_times_target,
-                         shown_minutes, write_minutes)
+    ours = Path(args.folder).resolve() == ROOT / "notebooks"
     if args.write_minutes:
+        if args.folder != "notebooks" and not ours:
+            raise BadInput(f"--write-minutes copies {ROOT / 'notebooks' / 'run_times.json'} into the course tables; "
+                           f"it takes no folder (got {args.folder})")
         print(f"minutes written into {', '.join(write_minutes()) or 'nothing (the tables show the record)'}")
         return
     if args.timeout < 1:
         raise BadInput(f"--timeout must be at least 1 second, got {args.timeout}")
-    from .writers import read_notebooks
+    from nbclient import NotebookClient
+    from tqdm.auto import tqdm
+
+    from .writers import read_notebooks, write_notebook
     books = read_notebooks(args.folder)
     run_times_target(args.folder)  # a file there that is not a run-time record stops the course before any notebook
     start = time.time()
@@ -112,9 +114,10 @@ def course(argv=None) -> None:
         record_run_time(path, time.time() - t0, profile_of(nb) or "unknown profile")
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
-    stale = [t for t in MINUTES_TABLES if shown_minutes((ROOT / t).read_text(), t) != recorded_minutes()]
-    if stale and Path(args.folder).resolve() == ROOT / "notebooks":
-        print(f"the course tables of {' and '.join(stale)} show other minutes than these; "
+    shown = {t: shown_minutes((ROOT / t).read_text(), t) for t in MINUTES_TABLES if (ROOT / t).exists()}
+    now = recorded_minutes()
+    if ours and minutes_on_the_tables_machine(read_run_times()) and any(s != now for s in shown.values()):
+        print("the course tables (README.md, docs/teaching.md) show other minutes than these; "
               "`python -m dpt course --write-minutes` copies these into them")
 
 

@@ -357,17 +357,23 @@ def record_run_time(notebook: Path, seconds: float, profile: str) -> None:
                       kind="course run-time record", own=json_format(RUN_TIMES_FORMAT))
 
 
-# The course tables that show each notebook's recorded minutes in their last column (on the default miniature).
+# The course tables that show each notebook's minutes on the default miniature, on 2 CPU cores and no GPU, as their
+# captions say: a row is its notebook's link, the other cells, and the minutes at one decimal in the last cell.
 MINUTES_TABLES = {
-    "README.md": r"^(?P<head>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|.*\| )(?P<minutes>[\d.]+)( \|)$",
-    "docs/teaching.md": r"^(?P<head>\| \[\d\d\]\(\.\./notebooks/(?P<stem>\d\d_\w+)\.ipynb\).*\| )(?P<minutes>[\d.]+)( \|)$"}
+    "README.md": r"^(?P<head>\| \[(?P<stem>\d\d_\w+)\]\(notebooks/(?P=stem)\.ipynb\) \|[^|]*\| )"
+                 r"(?P<minutes>\d+\.\d)(?P<tail> \|\r?)$",
+    "docs/teaching.md": r"^(?P<head>\| \[(?P<n>\d\d)\]\(\.\./notebooks/(?P<stem>(?P=n)_\w+)\.ipynb\)[^|]*\|"
+                        r"[^|]*\| \d+ \| )"
+                        r"(?P<minutes>\d+\.\d)(?P<tail> \|\r?)$"}
 
 
-def recorded_minutes(profiles: dict | None = None) -> dict[str, str]:
-    """{notebook stem: minutes at one decimal} of the default miniature, as the course command recorded them."""
+def recorded_minutes(profiles: dict | None = None, notebooks: Path = ROOT / "notebooks") -> dict[str, str]:
+    """{notebook stem: minutes at one decimal} of the default miniature's notebooks in `notebooks`, as the course
+    command recorded them (a notebook since renamed or removed is not one of them)."""
     from .profiles import DEFAULT_MINIATURE
     record = (read_run_times() if profiles is None else profiles).get(DEFAULT_MINIATURE, {})
-    return {stem: f"{entry['seconds'] / 60:.1f}" for stem, entry in record.items()}
+    return {stem: f"{entry['seconds'] / 60:.1f}" for stem, entry in record.items()
+            if (notebooks / f"{stem}.ipynb").exists()}
 
 
 def shown_minutes(page: str, table: str) -> dict[str, str]:
@@ -376,18 +382,34 @@ def shown_minutes(page: str, table: str) -> dict[str, str]:
     return {m["stem"]: m["minutes"] for m in re.finditer(MINUTES_TABLES[table], page, re.M)}
 
 
+def minutes_on_the_tables_machine(profiles: dict) -> bool:
+    """Whether the default miniature's record was measured as the tables' captions say: 2 CPU cores, no GPU."""
+    from .profiles import DEFAULT_MINIATURE
+    return all(e.get("cpus") == 2 and not e.get("gpu") for e in profiles.get(DEFAULT_MINIATURE, {}).values())
+
+
 def write_minutes(root: Path = ROOT) -> list[str]:
-    """Copy the recorded minutes into the minutes column of the course tables (nothing else on those pages
-    changes); the pages rewritten."""
+    """Copy the recorded minutes into the last cell of each row of the course tables (nothing else on those pages
+    changes); the pages rewritten. A record from another machine than the captions' is refused."""
     import re
-    minutes, changed = recorded_minutes(read_run_times(root / "notebooks" / "run_times.json")), []
+
+    from ..files import atomic_write_text
+    profiles = read_run_times(root / "notebooks" / "run_times.json")
+    if not minutes_on_the_tables_machine(profiles):
+        raise BadInput("the course tables show minutes on 2 CPU cores without a GPU, and notebooks/run_times.json was "
+                       "measured on another machine: keep the committed record (git checkout notebooks/run_times.json)")
+    minutes, changed = recorded_minutes(profiles, root / "notebooks"), []
     for table, pattern in MINUTES_TABLES.items():
         path = root / table
-        page = path.read_text()
-        new = re.sub(pattern, lambda m: m[0] if m["stem"] not in minutes else
-                     m["head"] + minutes[m["stem"]] + m[0][m.end("minutes") - m.start():], page, flags=re.M)
-        if new != page:
-            path.write_text(new)
+        if not path.exists():
+            raise BadInput(f"no {path}: --write-minutes writes into a clone of the dpt repository, "
+                           "not into an installed dpt")
+        with open(path, encoding="utf-8", newline="") as f:
+            page = f.read()
+        new = re.sub(pattern, lambda m: m["head"] + minutes.get(m["stem"], m["minutes"]) + m["tail"], page, flags=re.M)
+        if new != page:  # a page that shows no course table is not this command's to write
+            atomic_write_text(path, new, kind="page with a course table",
+                              own=lambda p, t=table: bool(shown_minutes(p.read_text(encoding="utf-8"), t)))
             changed.append(table)
     return changed
 
