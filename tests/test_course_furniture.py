@@ -147,9 +147,10 @@ def test_the_teaching_pages_reading_minutes_follow_the_estimate_and_stay_within_
         assert minutes <= 25, f"{path.stem} reads for about {minutes:.0f} minutes"
 
 
-def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
+def test_write_minutes_changes_only_the_minutes_cells(tmp_path, monkeypatch):
     from dpt.errors import BadInput
     from dpt.experiments import course
+    teaching = (course.ROOT / "docs" / "teaching.md").read_text()
     (tmp_path / "docs").mkdir()
     (tmp_path / "notebooks").mkdir()
     for stem in ("00_a", "01_b", "00_setup_and_tour"):
@@ -157,7 +158,6 @@ def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
     readme = ("intro | 0.3 |\n| [00_a](notebooks/00_a.ipynb) | what you learn, 2 things | 0.3 |\r\n"
               "| [01_b](notebooks/01_b.ipynb) | x | 9.9 |\n")
     (tmp_path / "README.md").write_bytes(readme.encode())
-    teaching = (course.ROOT / "docs" / "teaching.md").read_text()
     (tmp_path / "docs" / "teaching.md").write_text(teaching)
     two_cores = {"cpus": 2, "gpu": ""}
     record = {"00_a": {"seconds": 90.0, **two_cores}, "00_setup_and_tour": {"seconds": 600.0, **two_cores},
@@ -165,7 +165,16 @@ def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
     write = lambda r: (tmp_path / "notebooks" / "run_times.json").write_text(json.dumps(  # noqa: E731
         {"format": "dpt-course-run-times", "profiles": {"miniature-v1": r}}))
     write(record)
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    monkeypatch.setattr(course, "RUN_TIMES", tmp_path / "notebooks" / "run_times.json")
+    assert course.tables_behind_the_record() == ["README.md", "docs/teaching.md"]  # what `make course` points out
+    (tmp_path / "docs" / "teaching.md").rename(tmp_path / "teaching.md")
+    with pytest.raises(BadInput, match="no .*teaching.md"):  # before any page is written
+        course.write_minutes(tmp_path)
+    assert (tmp_path / "README.md").read_bytes().decode() == readme
+    (tmp_path / "teaching.md").rename(tmp_path / "docs" / "teaching.md")
     assert course.write_minutes(tmp_path) == ["README.md", "docs/teaching.md"]
+    assert course.tables_behind_the_record() == []
     # 00_a's cell only: the line's CRLF kept, 01_b (no record) and the line that is not a row untouched
     assert (tmp_path / "README.md").read_bytes().decode() == readme.replace("things | 0.3", "things | 1.5")
     row = next(line for line in teaching.splitlines() if line.startswith("| [00]"))
@@ -176,6 +185,7 @@ def test_write_minutes_changes_only_the_minutes_cells(tmp_path):
     write({"00_a": {"seconds": 30.0, "cpus": 16, "gpu": ""}})  # the captions say 2 CPU cores: refused
     with pytest.raises(BadInput, match="another machine"):
         course.write_minutes(tmp_path)
+    assert course.tables_behind_the_record() == []  # and not pointed out
 
 
 def test_the_course_never_pools_two_identities_of_one_label():

@@ -87,8 +87,7 @@ def course_parser() -> argparse.ArgumentParser:
 
 def course(argv=None) -> None:
     """Run the notebook course in place, in order, so stored outputs and figures/ are regenerated."""
-    from .course import (MINUTES_TABLES, ROOT, minutes_on_the_tables_machine, profile_of, read_run_times,
-                         record_run_time, recorded_minutes, run_times_target, shown_minutes, write_minutes)
+    from .course import ROOT, profile_of, record_run_time, run_times_target, tables_behind_the_record, write_minutes
     args = course_parser().parse_args(argv)
     ours = Path(args.folder).resolve() == ROOT / "notebooks"
     if args.write_minutes:
@@ -114,10 +113,8 @@ def course(argv=None) -> None:
         record_run_time(path, time.time() - t0, profile_of(nb) or "unknown profile")
         print(f"executed {path} in {time.time() - t0:.0f} s")
     print(f"course: {len(books)} notebooks in {(time.time() - start) / 60:.1f} min")
-    shown = {t: shown_minutes((ROOT / t).read_text(), t) for t in MINUTES_TABLES if (ROOT / t).exists()}
-    now = recorded_minutes()
-    if ours and minutes_on_the_tables_machine(read_run_times()) and any(s != now for s in shown.values()):
-        print("the course tables (README.md, docs/teaching.md) show other minutes than these; "
+    if ours and (behind := tables_behind_the_record()):
+        print(f"the course tables of {' and '.join(behind)} show other minutes than these; "
               "`python -m dpt course --write-minutes` copies these into them")
 
 

@@ -388,6 +388,18 @@ def minutes_on_the_tables_machine(profiles: dict) -> bool:
     return all(e.get("cpus") == 2 and not e.get("gpu") for e in profiles.get(DEFAULT_MINIATURE, {}).values())
 
 
+def tables_behind_the_record() -> list[str]:
+    """The course tables whose minutes differ from a record measured as their captions say (none for a record of
+    another machine, or where the pages are not here)."""
+    profiles = read_run_times()
+    if not minutes_on_the_tables_machine(profiles):
+        return []
+    now = recorded_minutes(profiles, ROOT / "notebooks")
+    behind = lambda t: any(now.get(stem, shown) != shown  # noqa: E731  a notebook with no record is not behind
+                           for stem, shown in shown_minutes((ROOT / t).read_text(), t).items())
+    return [t for t in MINUTES_TABLES if (ROOT / t).exists() and behind(t)]
+
+
 def write_minutes(root: Path = ROOT) -> list[str]:
     """Copy the recorded minutes into the last cell of each row of the course tables (nothing else on those pages
     changes); the pages rewritten. A record from another machine than the captions' is refused."""
@@ -398,12 +410,13 @@ def write_minutes(root: Path = ROOT) -> list[str]:
     if not minutes_on_the_tables_machine(profiles):
         raise BadInput("the course tables show minutes on 2 CPU cores without a GPU, and notebooks/run_times.json was "
                        "measured on another machine: keep the committed record (git checkout notebooks/run_times.json)")
+    missing = [root / t for t in MINUTES_TABLES if not (root / t).exists()]
+    if missing:  # before any page is written
+        raise BadInput(f"no {missing[0]}: --write-minutes writes into a clone of the dpt repository, "
+                       "not into an installed dpt")
     minutes, changed = recorded_minutes(profiles, root / "notebooks"), []
     for table, pattern in MINUTES_TABLES.items():
         path = root / table
-        if not path.exists():
-            raise BadInput(f"no {path}: --write-minutes writes into a clone of the dpt repository, "
-                           "not into an installed dpt")
         with open(path, encoding="utf-8", newline="") as f:
             page = f.read()
         new = re.sub(pattern, lambda m: m["head"] + minutes.get(m["stem"], m["minutes"]) + m["tail"], page, flags=re.M)
